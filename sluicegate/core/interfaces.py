@@ -1,0 +1,148 @@
+"""The seams that hold Sluicegate together.
+
+``core`` never imports ``adapters`` or ``inference``; it talks to them only
+through the small protocols below, resolved at run time from config by the
+registry (see :mod:`sluicegate.core.registry`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class Sensitivity(StrEnum):
+    """How sensitive a work item is; decides which trust zone may see it."""
+
+    PHI = "phi"
+    PII = "pii"
+    DEIDENTIFIED = "deidentified"
+    PUBLIC = "public"
+
+
+class Zone(StrEnum):
+    """Where a backend runs: inside the customer's walls, or a third party's."""
+
+    ONPREM = "onprem"
+    CLOUD = "cloud"
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One unit of work parsed from a domain message.
+
+    ``payload`` is the adapter's own parsed view (JSON-serialisable, stored
+    encrypted). ``prompt_inputs`` are the named text fields the task's prompt
+    template uses (e.g. ``findings``). ``identifiers`` are the known identifiers
+    pulled from structured fields (names, MRNs, dates), kept for the privacy
+    engine; they never leave on-prem.
+    """
+
+    tenant: str
+    channel: str
+    task: str
+    source_ref: str
+    idempotency_key: str
+    payload: dict[str, Any]
+    prompt_inputs: dict[str, str]
+    identifiers: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem with an input, in a domain-neutral shape.
+
+    ``code`` follows the FHIR issue-type value set (``structure``, ``required``,
+    ``value``, ``invalid``, ``not-supported``, ``business-rule`` ...), which is
+    general enough for every adapter; ``location`` is a path to the element
+    (FHIRPath, HL7 field position, JSON pointer).
+    """
+
+    severity: str
+    code: str
+    diagnostics: str
+    location: str | None = None
+
+
+class InvalidInput(Exception):
+    """Raised while parsing; the adapter renders it in its own idiom.
+
+    ``status`` is the HTTP status the adapter answers with (400 for input that
+    cannot be parsed at all, 415 for a wrong media type, 422 for parsed but
+    invalid content). Messages must never carry PHI values.
+    """
+
+    def __init__(self, issues: list[Issue], status: int = 422) -> None:
+        self.issues = issues
+        self.status = status
+        super().__init__("; ".join(i.diagnostics for i in issues))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A finished job rendered into the domain's output format."""
+
+    body: bytes
+    media_type: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What the pipeline asks of the inference layer."""
+
+    job_id: str
+    task: str
+    sensitivity: Sensitivity
+    inputs: dict[str, str]
+    max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """What came back from a model."""
+
+    text: str
+    backend_id: str
+    model: str
+    zone: Zone
+    latency_s: float
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class BackendUnavailable(Exception):
+    """A retryable inference failure: unreachable, overloaded, timed out.
+
+    The pipeline retries the job with backoff; work is never moved to a less
+    trusted zone because of it.
+    """
+
+
+class GenerationFailed(Exception):
+    """A permanent inference failure (bad request, auth, model error)."""
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A domain adapter: turns its protocol's input into work, and back."""
+
+    name: str
+
+    def render(self, item: WorkItem, generation: Generation, job_id: str) -> Rendered:
+        """Render a finished generation as the domain's output document."""
+        ...
+
+
+@runtime_checkable
+class Router(Protocol):
+    """Chooses backends for a request by policy and calls them (fail closed)."""
+
+    async def generate(self, request: GenerationRequest) -> Generation: ...
+
+    async def health(self) -> dict[str, bool]:
+        """Reachability of each configured backend, by backend id."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -58,7 +58,12 @@ class WorkerConfig(Section):
 
 
 class PipelineConfig(Section):
-    max_attempts: int = Field(default=3, ge=1, description="Model-call attempts per job.")
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Times a worker may start a job. A retryable error on the last one "
+        "ends it 'failed'; a job whose worker is lost on the last one is 'dead'.",
+    )
     retry_backoff_s: float = Field(default=2.0, gt=0, description="First retry delay.")
     retry_backoff_max_s: float = Field(default=60.0, gt=0)
     lease_s: float = Field(
@@ -66,11 +71,6 @@ class PipelineConfig(Section):
         gt=0,
         description="How long a worker may hold a job before it is presumed lost and "
         "re-queued. Must exceed one model call's timeout.",
-    )
-    max_deliveries: int = Field(
-        default=5,
-        ge=1,
-        description="Deliveries (incl. after lost workers) before a job is dead-lettered.",
     )
 
 

@@ -1,0 +1,163 @@
+"""The one entry point: ``sluicegate serve | worker | relay | demo | config | db | triton``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sluicegate.core.config import Settings
+from sluicegate.core.config_loader import ConfigError, load_settings
+
+app = typer.Typer(help="Sluicegate: privacy-routing integration gateway.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the configuration file.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+triton_app = typer.Typer(help="The local (CPU) Triton server.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(triton_app, name="triton")
+
+console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", envvar="SLUICEGATE_CONFIG", help="YAML config file (default: embedded)."
+    ),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    """Load config or exit 2 with every problem listed; exports it to child processes."""
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        console.print(f"[red]configuration is invalid[/red]\n{exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if config is not None:
+        os.environ["SLUICEGATE_CONFIG"] = str(Path(config).resolve())
+    from sluicegate.core.logging import configure_logging
+
+    configure_logging(settings.logging)
+    return settings
+
+
+@config_app.command("check")
+def config_check(file: Path) -> None:
+    """Validate FILE; print every error as FILE:LINE: PATH: MESSAGE and exit 1 if any."""
+    try:
+        settings = load_settings(file)
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    backends = ", ".join(f"{k} ({b.zone})" for k, b in settings.inference.backends.items())
+    typer.echo(
+        f"OK: {file}\n  database: {_redact(settings.database_url)}\n"
+        f"  broker: {_redact(settings.broker_url)}\n  backends: {backends}"
+    )
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before printing it."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not at or ":" not in creds:
+        return url
+    return f"{scheme}{sep}{creds.split(':', 1)[0]}:***@{host}"
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None, revision: str = "head") -> None:
+    """Apply database migrations."""
+    from sluicegate.core import db
+
+    settings = _settings(config)
+    db.upgrade(settings.database_url, revision)
+    typer.echo(f"database at {_redact(settings.database_url)} is at revision {revision}")
+
+
+@app.command()
+def worker(
+    config: ConfigOption = None,
+    concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Run a Celery worker for the pipeline."""
+    from sluicegate.core.queue import configure_celery
+
+    settings = _settings(config)
+    if settings.auto_migrate:
+        from sluicegate.core import db
+
+        db.upgrade(settings.database_url)
+    celery = configure_celery(settings)
+    celery.worker_main(
+        [
+            "worker",
+            "--loglevel",
+            settings.logging.level,
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency or settings.worker.concurrency),
+            "--queues",
+            "sluicegate",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"sluicegate@{os.uname().nodename}.{os.getpid()}",
+        ]
+    )
+
+
+@app.command()
+def relay(config: ConfigOption = None) -> None:
+    """Run the outbox relay and job sweeper on its own (scale-out)."""
+    from sluicegate.core.queue import configure_celery
+    from sluicegate.core.relay import Relay
+    from sluicegate.core.runtime import build_runtime
+
+    settings = _settings(config)
+    configure_celery(settings)
+    Relay(build_runtime(settings)).run_forever()
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default from config).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
+) -> None:
+    """Run the API with the relay; on the embedded default also a worker and local Triton."""
+    from sluicegate.stack import serve_stack
+
+    serve_stack(_settings(config), host=host, port=port)
+
+
+@app.command()
+def demo(
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 110.0,
+) -> None:
+    """Start the embedded stack, submit the sample radiology bundle, print the draft report."""
+    from sluicegate.demo import run_demo
+
+    raise typer.Exit(run_demo(console, timeout_s=timeout))
+
+
+@triton_app.command("serve-local")
+def triton_serve_local(config: ConfigOption = None) -> None:
+    """Serve the small CPU model through a real tritonserver (PyTriton)."""
+    from sluicegate.inference.local_triton import serve_local
+
+    settings = _settings(config)
+    serve_local(settings.inference.local_triton, settings.home_path / "triton")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

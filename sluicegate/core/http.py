@@ -1,0 +1,57 @@
+"""What every adapter's HTTP routes share: the runtime, bounded bodies, durable submit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import Request
+
+from sluicegate.core.ingest import Accepted, accept
+from sluicegate.core.interfaces import WorkItem
+from sluicegate.core.runtime import Runtime
+
+
+class BodyTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body exceeds {limit} bytes")
+        self.limit = limit
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def read_body(request: Request) -> bytes:
+    """Read the body, refusing more than ``api.max_body_bytes`` without buffering it all."""
+    limit = runtime_of(request).settings.api.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def submit(request: Request, adapter: str, items: list[WorkItem]) -> list[Accepted]:
+    """Persist items durably (item + job + outbox in one transaction), then wake the relay."""
+    runtime = runtime_of(request)
+    pipeline = runtime.settings.pipeline
+    accepted = await asyncio.to_thread(
+        accept,
+        runtime.engine,
+        runtime.sealer,
+        adapter,
+        items,
+        max_attempts=pipeline.max_attempts,
+        lease_s=pipeline.lease_s,
+    )
+    relay = getattr(request.app.state, "relay", None)
+    if relay is not None:
+        relay.nudge()
+    return accepted

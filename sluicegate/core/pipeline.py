@@ -1,0 +1,264 @@
+"""Transform and transmit steps: what a worker does with one job.
+
+``execute`` is idempotent by job id. It claims the job in a short transaction
+(queued → running, lease set), runs the steps outside any transaction
+(classify, generate through the router, render through the adapter), then
+finishes in another short transaction that only succeeds if this worker
+still holds the job. A duplicate delivery finds the job running or finished
+and does nothing; a worker that outlived its lease cannot write a second
+result (``results.job_id`` is unique as well).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select
+from sqlmodel import Session
+
+from sluicegate.core import audit, privacy
+from sluicegate.core.db import transaction
+from sluicegate.core.ingest import open_item
+from sluicegate.core.interfaces import (
+    BackendUnavailable,
+    Generation,
+    GenerationFailed,
+    GenerationRequest,
+    WorkItem,
+)
+from sluicegate.core.runtime import Runtime
+from sluicegate.core.tables import Job, JobStatus, OutboxMessage, Result, WorkItemRow, utcnow
+
+log = structlog.get_logger("sluicegate.pipeline")
+
+
+@dataclass(frozen=True)
+class Claim:
+    job_id: str
+    attempt: int
+    tenant: str
+    item: WorkItem
+    adapter: str
+
+
+def result_aad(job_id: str) -> bytes:
+    return f"results:{job_id}".encode()
+
+
+def backoff_s(runtime: Runtime, attempt: int) -> float:
+    """Exponential backoff with full jitter, capped."""
+    cfg = runtime.settings.pipeline
+    ceiling = min(cfg.retry_backoff_max_s, cfg.retry_backoff_s * math.pow(2, attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def _lock_job(session: Session, job_id: str) -> Job | None:
+    return session.execute(
+        select(Job).where(Job.id == job_id).with_for_update()
+    ).scalar_one_or_none()
+
+
+def claim(runtime: Runtime, job_id: str) -> Claim | None:
+    """queued → running, or None when there is nothing for this delivery to do."""
+    now = utcnow()
+    with transaction(runtime.engine) as session:
+        job = _lock_job(session, job_id)
+        if job is None or job.status != JobStatus.QUEUED:
+            return None
+        if job.not_before is not None and job.not_before > now:
+            return None  # an early duplicate of a retry still in backoff
+        row = session.get(WorkItemRow, job.work_item_id)
+        assert row is not None, "work item of a job vanished"
+        job.status = JobStatus.RUNNING
+        job.attempts += 1
+        job.started_at = job.started_at or now
+        job.updated_at = now
+        job.due_at = now + timedelta(seconds=runtime.settings.pipeline.lease_s)
+        job.not_before = None
+        audit.record(session, job.tenant, "started", job.id, attempt=job.attempts)
+        return Claim(job.id, job.attempts, job.tenant, open_item(runtime.sealer, row), row.adapter)
+
+
+def execute(runtime: Runtime, job_id: str) -> str:
+    """Run one delivery of a job; returns what happened (for logs and tests)."""
+    claimed = claim(runtime, job_id)
+    if claimed is None:
+        log.info("job.skipped", job_id=job_id)
+        return "skipped"
+    log.info("job.started", job_id=job_id, attempt=claimed.attempt)
+    try:
+        generation, body, media_type = _transform(runtime, claimed)
+    except BackendUnavailable as exc:
+        return _retry_or_fail(runtime, claimed, str(exc))
+    except GenerationFailed as exc:
+        return _fail(runtime, claimed, f"generation failed: {exc}")
+    except Exception as exc:  # a bug must end the job visibly, never hang it
+        log.exception("job.crashed", job_id=job_id)
+        return _fail(runtime, claimed, f"internal error: {type(exc).__name__}")
+    return _succeed(runtime, claimed, generation, body, media_type)
+
+
+def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, bytes, str]:
+    item = claimed.item
+    sensitivity, reasons = privacy.classify(item)
+    with transaction(runtime.engine) as session:
+        audit.record(
+            session,
+            claimed.tenant,
+            "classified",
+            claimed.job_id,
+            sensitivity=sensitivity.value,
+            reasons=reasons,
+        )
+    request = GenerationRequest(
+        job_id=claimed.job_id, task=item.task, sensitivity=sensitivity, inputs=item.prompt_inputs
+    )
+    generation = runtime.run(runtime.router().generate(request))
+    rendered = runtime.adapter(claimed.adapter).render(item, generation, claimed.job_id)
+    return generation, rendered.body, rendered.media_type
+
+
+def _still_ours(session: Session, claimed: Claim) -> Job | None:
+    job = _lock_job(session, claimed.job_id)
+    if job is None or job.status != JobStatus.RUNNING or job.attempts != claimed.attempt:
+        return None
+    return job
+
+
+def _succeed(
+    runtime: Runtime, claimed: Claim, generation: Generation, body: bytes, media_type: str
+) -> str:
+    with transaction(runtime.engine) as session:
+        job = _still_ours(session, claimed)
+        if job is None:
+            log.warning("job.lost_ownership", job_id=claimed.job_id)
+            return "discarded"
+        now = utcnow()
+        session.add(
+            Result(
+                job_id=job.id,
+                media_type=media_type,
+                sealed_body=runtime.sealer.seal(body, result_aad(job.id)),
+                backend_id=generation.backend_id,
+                model=generation.model,
+                zone=generation.zone.value,
+                finish_reason=generation.finish_reason,
+                prompt_tokens=generation.prompt_tokens,
+                completion_tokens=generation.completion_tokens,
+                latency_ms=round(generation.latency_s * 1000),
+            )
+        )
+        job.status = JobStatus.SUCCEEDED
+        job.finished_at = job.updated_at = now
+        job.due_at = None
+        job.last_error = None
+        audit.record(
+            session,
+            job.tenant,
+            "model_call",
+            job.id,
+            backend=generation.backend_id,
+            zone=generation.zone.value,
+            model=generation.model,
+            latency_ms=round(generation.latency_s * 1000),
+            finish_reason=generation.finish_reason,
+            prompt_tokens=generation.prompt_tokens,
+            completion_tokens=generation.completion_tokens,
+        )
+        audit.record(session, job.tenant, "succeeded", job.id, media_type=media_type)
+    log.info("job.succeeded", job_id=claimed.job_id, backend=generation.backend_id)
+    return JobStatus.SUCCEEDED.value
+
+
+def _retry_or_fail(runtime: Runtime, claimed: Claim, error: str) -> str:
+    with transaction(runtime.engine) as session:
+        job = _still_ours(session, claimed)
+        if job is None:
+            return "discarded"
+        if job.attempts >= job.max_attempts:
+            return _end(
+                session,
+                job,
+                JobStatus.FAILED,
+                f"gave up after {job.attempts} attempts; last error: {error}",
+            )
+        delay = backoff_s(runtime, job.attempts)
+        now = utcnow()
+        job.status = JobStatus.QUEUED
+        job.last_error = error
+        job.updated_at = now
+        job.not_before = job.due_at = now + timedelta(seconds=delay)
+        audit.record(
+            session,
+            job.tenant,
+            "retry_scheduled",
+            job.id,
+            attempt=job.attempts,
+            delay_s=round(delay, 3),
+            error=error,
+        )
+    log.warning("job.retry_scheduled", job_id=claimed.job_id, delay_s=round(delay, 3), error=error)
+    return "retrying"
+
+
+def _fail(runtime: Runtime, claimed: Claim, error: str) -> str:
+    with transaction(runtime.engine) as session:
+        job = _still_ours(session, claimed)
+        if job is None:
+            return "discarded"
+        return _end(session, job, JobStatus.FAILED, error)
+
+
+def _end(session: Session, job: Job, status: JobStatus, error: str) -> str:
+    now = utcnow()
+    job.status = status
+    job.last_error = error
+    job.finished_at = job.updated_at = now
+    job.due_at = job.not_before = None
+    audit.record(session, job.tenant, status.value, job.id, attempts=job.attempts, error=error)
+    log.warning("job.ended", job_id=job.id, status=status.value, error=error)
+    return status.value
+
+
+def sweep(runtime: Runtime, limit: int = 100) -> int:
+    """Re-queue jobs whose deadline passed; returns how many were touched.
+
+    A queued job past its deadline lost its message (or finished its retry
+    backoff): publish it again. A running job past its lease lost its worker:
+    queue it again, or dead-letter it when it has had all its attempts.
+    """
+    now = utcnow()
+    touched = 0
+    with transaction(runtime.engine) as session:
+        query = (
+            select(Job)
+            .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))  # type: ignore[attr-defined]
+            .where(Job.due_at <= now)  # type: ignore[operator]
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        for job in session.execute(query).scalars():
+            touched += 1
+            if job.status == JobStatus.RUNNING:
+                lost = f"worker lost during attempt {job.attempts} (lease expired)"
+                if job.attempts >= job.max_attempts:
+                    _end(session, job, JobStatus.DEAD, lost)
+                    continue
+                job.status = JobStatus.QUEUED
+                job.last_error = lost
+                audit.record(session, job.tenant, "requeued", job.id, reason=lost)
+            job.updated_at = now
+            job.due_at = now + timedelta(seconds=runtime.settings.pipeline.lease_s)
+            waiting = session.execute(
+                select(OutboxMessage.id).where(
+                    OutboxMessage.job_id == job.id,
+                    OutboxMessage.published_at.is_(None),  # type: ignore[union-attr]
+                )
+            ).first()
+            if waiting is None:  # the broker may be down: one waiting message is enough
+                session.add(OutboxMessage(job_id=job.id))
+    return touched

@@ -1,0 +1,66 @@
+"""The Celery app: broker from config, late acknowledgement, one task.
+
+The broker is only a doorbell: the database is the source of truth for every
+job, so a message that is lost (an embedded broker's worker killed with
+SIGKILL) or delivered twice (Redis visibility timeout, RabbitMQ redelivery)
+costs nothing: the relay's sweeper re-publishes lost work and the task is
+idempotent by job id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from sluicegate.core.config import Settings
+
+RUN_JOB = "sluicegate.run_job"
+
+celery_app = Celery("sluicegate", set_as_current=False)
+
+
+def configure_celery(settings: Settings) -> Celery:
+    """Point the shared app at the configured broker (call once per process)."""
+    transport_options: dict[str, Any] = {"visibility_timeout": settings.broker.visibility_timeout_s}
+    if settings.broker_url.startswith("sqla+"):
+        transport_options = {"polling_interval": 0.5}
+    celery_app.conf.update(
+        broker_url=settings.broker_url,
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=5,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        task_default_queue="sluicegate",
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+    )
+    if settings.broker_url.startswith("sqla+sqlite"):
+        settings.home_path.mkdir(parents=True, exist_ok=True)
+    return celery_app
+
+
+def publish(job_id: str, message_id: int) -> None:
+    """Send one run-job message; raises if the broker cannot take it now."""
+    celery_app.send_task(
+        RUN_JOB,
+        args=[job_id],
+        task_id=f"{job_id}.{message_id}",
+        retry=False,
+    )
+
+
+@celery_app.task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_job(job_id: str) -> str:
+    """Worker entry point: hand the job to the pipeline of this process."""
+    from sluicegate.core.pipeline import execute
+    from sluicegate.core.runtime import worker_runtime
+
+    return execute(worker_runtime(), job_id)

@@ -1,0 +1,98 @@
+"""Synchronize step: publish outbox messages and sweep stalled jobs.
+
+Runs as a thread inside the API process (embedded default) or as its own
+process (`sluicegate relay`). Several relays may run against PostgreSQL: rows
+are claimed with SKIP LOCKED. Publishing is at-least-once; the task is
+idempotent, so a message published twice does no harm.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+from sqlalchemy import select
+
+from sluicegate.core.db import transaction
+from sluicegate.core.pipeline import sweep
+from sluicegate.core.queue import publish
+from sluicegate.core.runtime import Runtime
+from sluicegate.core.tables import OutboxMessage, utcnow
+
+log = structlog.get_logger("sluicegate.relay")
+
+
+def publish_pending(runtime: Runtime) -> int:
+    """Publish up to one batch of outbox messages; returns how many went out.
+
+    The broker is called outside any database transaction, so a slow or dead
+    broker never holds a lock that ingest needs. Stops at the first broker
+    error: the rest wait for the next round.
+    """
+    with transaction(runtime.engine) as session:
+        pending = session.execute(
+            select(OutboxMessage.id, OutboxMessage.job_id)
+            .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+            .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+            .limit(runtime.settings.relay.batch_size)
+        ).all()
+    sent: list[int] = []
+    error: str | None = None
+    for message_id, job_id in pending:
+        try:
+            publish(job_id, message_id)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:500]
+            log.warning("relay.broker_unavailable", waiting=len(pending) - len(sent), error=error)
+            break
+        sent.append(message_id)
+    if sent or error:
+        with transaction(runtime.engine) as session:
+            now = utcnow()
+            for message_id, _ in pending:
+                row = session.get(OutboxMessage, message_id)
+                if row is None:
+                    continue
+                if message_id in sent:
+                    row.published_at = now
+                else:
+                    row.publish_attempts += 1
+                    row.last_error = error
+                    break
+    return len(sent)
+
+
+class Relay:
+    """The relay loop; ``nudge()`` wakes it early after an ingest."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def run_once(self) -> int:
+        return publish_pending(self.runtime) + sweep(self.runtime)
+
+    def run_forever(self) -> None:
+        interval = self.runtime.settings.relay.poll_interval_s
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("relay.round_failed")
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="outbox-relay", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -1,0 +1,156 @@
+"""Database tables (SQLModel). Schema changes go through Alembic migrations.
+
+Timestamps are timezone-aware UTC (SQLModel's UTCDateTime restores the zone
+on SQLite, which stores none). Domain payloads and results are stored sealed (AES-GCM,
+see :mod:`sluicegate.core.crypto`), never as plaintext.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    DEAD = "dead"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.DEAD)
+
+
+class WorkItemRow(SQLModel, table=True):
+    """A parsed unit of work; ``sealed`` holds payload, prompt inputs and identifiers."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (UniqueConstraint("tenant", "idempotency_key", name="uq_work_item_idem"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(index=True, max_length=64)
+    channel: str = Field(max_length=64)
+    adapter: str = Field(max_length=64)
+    task: str = Field(max_length=64)
+    source_ref: str = Field(max_length=512)
+    idempotency_key: str = Field(max_length=128)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Job(SQLModel, table=True):
+    """The life of one work item through the pipeline.
+
+    ``due_at`` is when the relay's sweeper must act if nothing else happened:
+    for a queued job, re-publish it (message lost, or retry backoff over); for
+    a running job, the lease expiry after which its worker is presumed lost.
+    ``not_before`` holds back a retry until its backoff has passed.
+    """
+
+    __tablename__ = "jobs"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    work_item_id: str = Field(foreign_key="work_items.id", index=True, max_length=36)
+    tenant: str = Field(index=True, max_length=64)
+    channel: str = Field(max_length=64)
+    task: str = Field(max_length=64)
+    status: str = Field(default=JobStatus.QUEUED.value, index=True, max_length=16)
+    attempts: int = 0
+    max_attempts: int = 3
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    due_at: datetime | None = Field(default=None, index=True)
+    not_before: datetime | None = None
+
+
+class Result(SQLModel, table=True):
+    """The rendered output of a succeeded job: exactly one per job."""
+
+    __tablename__ = "results"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    job_id: str = Field(foreign_key="jobs.id", unique=True, max_length=36)
+    media_type: str = Field(max_length=128)
+    sealed_body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    backend_id: str = Field(max_length=64)
+    model: str = Field(max_length=128)
+    zone: str = Field(max_length=16)
+    finish_reason: str | None = Field(default=None, max_length=32)
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    latency_ms: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message to publish to the broker, committed with the state change it announces."""
+
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+    published_at: datetime | None = Field(default=None, index=True)
+    publish_attempts: int = 0
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One callback owed to a webhook receiver, with its retry and dead-letter state."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=36)
+    url: str = Field(max_length=2048)
+    status: str = Field(default="pending", index=True, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class AuditHead(SQLModel, table=True):
+    """The tip of each tenant's hash chain; locking it serialises appends."""
+
+    __tablename__ = "audit_heads"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    last_seq: int = 0
+    last_hash: str = Field(max_length=64)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One append-only, hash-chained record of a step. ``data`` never holds PHI."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("tenant", "seq", name="uq_audit_tenant_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(index=True, max_length=64)
+    seq: int
+    job_id: str | None = Field(default=None, index=True, max_length=36)
+    type: str = Field(max_length=32)
+    at: datetime = Field(default_factory=utcnow)
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)

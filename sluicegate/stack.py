@@ -1,0 +1,96 @@
+"""`sluicegate serve`: the API in this process, helpers as child processes.
+
+On the embedded default one command runs everything: the local Triton server
+and a Celery worker as children (they die with us: PR_SET_PDEATHSIG), the
+API with the outbox relay here. On scale-out each piece runs on its own and
+``serve`` is just the API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import structlog
+import uvicorn
+
+from sluicegate.core import db
+from sluicegate.core.config import Settings
+
+log = structlog.get_logger("sluicegate.stack")
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: get SIGTERM when the parent dies, even by SIGKILL."""
+    # Not Linux: no prctl; children are still stopped on a normal exit.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(args: list[str], log_file: Path) -> subprocess.Popen[bytes]:
+    """Start ``sluicegate ARGS`` with this interpreter, logging to ``log_file``."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sluicegate.cli", *args],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+
+
+def stop(process: subprocess.Popen[bytes], grace_s: float = 20.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def children(settings: Settings) -> Iterator[list[subprocess.Popen[bytes]]]:
+    logs = settings.home_path / "logs"
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        if settings.inference.local_triton.enabled:
+            started.append(spawn(["triton", "serve-local"], logs / "triton.log"))
+        if settings.worker.embedded:
+            started.append(spawn(["worker"], logs / "worker.log"))
+        yield started
+    finally:
+        for process in reversed(started):
+            stop(process)
+
+
+def serve_stack(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    from sluicegate.app import create_app
+
+    if settings.auto_migrate:
+        db.upgrade(settings.database_url)  # before the children race to do it
+    app = create_app(settings)
+    with children(settings) as started:
+        log.info(
+            "serve.started",
+            pid=os.getpid(),
+            children={str(p.pid): " ".join(map(str, p.args[3:])) for p in started},  # type: ignore[index]
+        )
+        uvicorn.run(
+            app,
+            host=host or settings.api.host,
+            port=port or settings.api.port,
+            log_config=None,
+            access_log=False,
+        )

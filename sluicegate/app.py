@@ -14,7 +14,6 @@ from starlette.responses import Response
 from sluicegate.core import health, jobs_api
 from sluicegate.core.config import Settings
 from sluicegate.core.problems import problem
-from sluicegate.core.queue import configure_celery
 from sluicegate.core.relay import Relay
 from sluicegate.core.runtime import Runtime, build_runtime
 
@@ -24,7 +23,6 @@ log = structlog.get_logger("sluicegate.app")
 def create_app(settings: Settings, *, run_relay: bool | None = None) -> FastAPI:
     """Build the API. ``run_relay`` defaults to ``relay.embedded`` from config."""
     runtime = build_runtime(settings)
-    configure_celery(settings)
     with_relay = settings.relay.embedded if run_relay is None else run_relay
 
     @asynccontextmanager
@@ -38,10 +36,7 @@ def create_app(settings: Settings, *, run_relay: bool | None = None) -> FastAPI:
         finally:
             if relay is not None:
                 relay.stop()
-            if runtime._router is not None:
-                await runtime._router.aclose()
-                runtime._router = None
-            runtime.engine.dispose()
+            await runtime.aclose()
 
     app = FastAPI(
         title="Sluicegate",

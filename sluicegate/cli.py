@@ -85,14 +85,14 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Run a Celery worker for the pipeline."""
-    from sluicegate.core.queue import configure_celery
+    from sluicegate.core.queue import make_celery
 
     settings = _settings(config)
     if settings.auto_migrate:
         from sluicegate.core import db
 
         db.upgrade(settings.database_url)
-    celery = configure_celery(settings)
+    celery = make_celery(settings)
     celery.worker_main(
         [
             "worker",
@@ -115,13 +115,10 @@ def worker(
 @app.command()
 def relay(config: ConfigOption = None) -> None:
     """Run the outbox relay and job sweeper on its own (scale-out)."""
-    from sluicegate.core.queue import configure_celery
     from sluicegate.core.relay import Relay
     from sluicegate.core.runtime import build_runtime
 
-    settings = _settings(config)
-    configure_celery(settings)
-    Relay(build_runtime(settings)).run_forever()
+    Relay(build_runtime(_settings(config))).run_forever()
 
 
 @app.command()

@@ -24,7 +24,6 @@ FHIR_INVALID = CORPUS / "fhir" / "invalid"
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "fhir" / "radiology-bundle.json"
 FHIR_JSON = "application/fhir+json"
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="shared test corpus not present")
 
 adapter = FhirAdapter()
 
@@ -179,7 +178,6 @@ def test_bom_is_tolerated() -> None:
     assert len(parse(b"\xef\xbb\xbf" + SAMPLE.read_bytes())) == 1
 
 
-@needs_corpus
 def test_corpus_bad_json_is_400() -> None:
     err = rejected((FHIR_INVALID / "bad-json-close-1.json").read_bytes())
     assert err.status == 400
@@ -193,7 +191,6 @@ def test_non_fhir_json_is_400(doc: Any) -> None:
     assert err.issues[0].code == "structure"
 
 
-@needs_corpus
 def test_non_bundle_resource_is_400() -> None:
     err = rejected(corpus("hl7-r4-DiagnosticReport-f201.json"))
     assert err.status == 400
@@ -203,7 +200,6 @@ def test_non_bundle_resource_is_400() -> None:
 # --- validation: 422 with FHIRPath locations -----------------------------------------
 
 
-@needs_corpus
 @pytest.mark.parametrize(
     ("name", "code", "location"),
     [
@@ -222,7 +218,6 @@ def test_corpus_invalid_resources_are_422(name: str, code: str, location: str) -
     assert all(i.severity == "error" and i.diagnostics for i in err.issues)
 
 
-@needs_corpus
 @pytest.mark.parametrize(
     "name", ["bundle-duplicate-id.json", "empty-array.json", "encounter-period.json"]
 )
@@ -321,7 +316,6 @@ def test_top_level_resource_type_is_not_echoed() -> None:
 # --- which bundles hold radiology work ---------------------------------------------
 
 
-@needs_corpus
 @pytest.mark.parametrize(
     "name", ["hl7-r4-Bundle-lipids.json", "hl7-r4-Bundle-f001.json", "hl7-r4-Bundle-father.json"]
 )
@@ -340,7 +334,6 @@ def test_radiology_report_without_findings_is_422() -> None:
     assert rejected(doc).issues[0].code == "business-rule"
 
 
-@needs_corpus
 def test_corpus_radiology_report_produces_work() -> None:
     [item] = parse(wrap(corpus("hl7-r4-DiagnosticReport-f201.json")))
     assert item.source_ref == "Bundle#DiagnosticReport/f201"
@@ -351,7 +344,6 @@ def test_corpus_radiology_report_produces_work() -> None:
     assert item.payload["subject"] == {"reference": "Patient/f201"}
 
 
-@needs_corpus
 def test_corpus_report_with_patient_and_order() -> None:
     report = corpus("hl7-r4-DiagnosticReport-ultrasound.json")
     report["basedOn"] = [{"reference": "ServiceRequest/di"}]
@@ -367,7 +359,6 @@ def test_corpus_report_with_patient_and_order() -> None:
     assert "12345" in item.identifiers["mrn"]
 
 
-@needs_corpus
 def test_corpus_imaging_study_alone_produces_work() -> None:
     [item] = parse(wrap(corpus("hl7-r4-ImagingStudy-example-xr.json")))
     assert item.source_ref == "Bundle#ImagingStudy/example-xr"
@@ -377,7 +368,6 @@ def test_corpus_imaging_study_alone_produces_work() -> None:
     assert item.payload["report"] is None
 
 
-@needs_corpus
 @pytest.mark.parametrize(
     "path",
     sorted(FHIR_VALID.glob("*.json")) if FHIR_VALID.is_dir() else [],

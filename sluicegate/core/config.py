@@ -115,7 +115,7 @@ class BackendConfig(Section):
     timeout_s: float = Field(default=60.0, gt=0)
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.2, ge=0)
-    chat_template: Literal["chatml", "none"] = "chatml"
+    chat_template: Literal["chatml", "llama3", "none"] = "chatml"
 
 
 class LocalTritonConfig(Section):

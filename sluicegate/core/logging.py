@@ -18,13 +18,18 @@ def configure_logging(cfg: LoggingConfig) -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if cfg.format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        # Plain tracebacks: rich ones print local variables, which may hold PHI.
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if cfg.format == "json":
+        shared.append(structlog.processors.format_exc_info)  # text, never locals
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

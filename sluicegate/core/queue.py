@@ -16,16 +16,22 @@ from celery import Celery
 from sluicegate.core.config import Settings
 
 RUN_JOB = "sluicegate.run_job"
+QUEUE = "sluicegate"
 
-celery_app = Celery("sluicegate", set_as_current=False)
 
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for the configured broker, with the pipeline task registered.
 
-def configure_celery(settings: Settings) -> Celery:
-    """Point the shared app at the configured broker (call once per process)."""
+    One app per configuration (not a module global), so a process that loads a
+    second configuration never publishes through the first one's connection pool.
+    """
     transport_options: dict[str, Any] = {"visibility_timeout": settings.broker.visibility_timeout_s}
     if settings.broker_url.startswith("sqla+"):
-        transport_options = {"polling_interval": 0.5}
-    celery_app.conf.update(
+        # kombu hands these to create_engine for this transport; it takes none of ours.
+        transport_options = {}
+        settings.home_path.mkdir(parents=True, exist_ok=True)
+    app = Celery("sluicegate", set_as_current=False)
+    app.conf.update(
         broker_url=settings.broker_url,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
@@ -39,25 +45,18 @@ def configure_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
-        task_default_queue="sluicegate",
+        task_default_queue=QUEUE,
         worker_cancel_long_running_tasks_on_connection_loss=True,
     )
-    if settings.broker_url.startswith("sqla+sqlite"):
-        settings.home_path.mkdir(parents=True, exist_ok=True)
-    return celery_app
+    app.task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(run_job)
+    return app
 
 
-def publish(job_id: str, message_id: int) -> None:
+def publish(app: Celery, job_id: str, message_id: int) -> None:
     """Send one run-job message; raises if the broker cannot take it now."""
-    celery_app.send_task(
-        RUN_JOB,
-        args=[job_id],
-        task_id=f"{job_id}.{message_id}",
-        retry=False,
-    )
+    app.send_task(RUN_JOB, args=[job_id], task_id=f"{job_id}.{message_id}", retry=False)
 
 
-@celery_app.task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_job(job_id: str) -> str:
     """Worker entry point: hand the job to the pipeline of this process."""
     from sluicegate.core.pipeline import execute

@@ -40,7 +40,7 @@ def publish_pending(runtime: Runtime) -> int:
     error: str | None = None
     for message_id, job_id in pending:
         try:
-            publish(job_id, message_id)
+            publish(runtime.celery(), job_id, message_id)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
             log.warning("relay.broker_unavailable", waiting=len(pending) - len(sent), error=error)

@@ -13,6 +13,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from celery import Celery
 from sqlalchemy import Engine
 
 from sluicegate.core import db
@@ -31,6 +32,7 @@ class Runtime:
     sealer: Sealer
     adapters: dict[str, Adapter]
     _router: Router | None = None
+    _celery: Celery | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
 
     def router(self) -> Router:
@@ -38,6 +40,14 @@ class Runtime:
             factory = load_object(self.settings.inference.router)
             self._router = factory(self.settings)
         return self._router
+
+    def celery(self) -> Celery:
+        """The Celery app (publisher side) for this runtime's broker."""
+        if self._celery is None:
+            from sluicegate.core.queue import make_celery
+
+            self._celery = make_celery(self.settings)
+        return self._celery
 
     def adapter(self, name: str) -> Adapter:
         try:
@@ -52,11 +62,25 @@ class Runtime:
         return self._loop.run_until_complete(coro)
 
     def close(self) -> None:
+        """Release everything (sync callers: CLI, tests, worker shutdown)."""
         if self._router is not None:
             self.run(self._router.aclose())
             self._router = None
         if self._loop is not None:
             self._loop.close()
+        self._release()
+
+    async def aclose(self) -> None:
+        """Release everything from inside a running loop (the API's lifespan)."""
+        if self._router is not None:
+            await self._router.aclose()
+            self._router = None
+        self._release()
+
+    def _release(self) -> None:
+        if self._celery is not None:
+            self._celery.close()
+            self._celery = None
         self.engine.dispose()
 
 

@@ -1,0 +1,415 @@
+"""Client for a Triton Inference Server speaking the vLLM-backend tensor contract.
+
+One class serves the embedded CPU server (:mod:`sluicegate.inference.local_triton`)
+and GPU deployments (``deploy/triton/``): inputs ``text_input`` +
+``sampling_parameters`` (+ ``exclude_input_in_output``), output ``text_output``.
+The model's metadata and config are read once, so that
+
+* optional tensors are sent only when the model declares them (older vLLM
+  backends, TensorRT-LLM-style ``max_tokens`` models), and
+* decoupled models (Triton's vLLM backend is one) are called the way Triton
+  allows: gRPC streaming, or the HTTP ``generate`` endpoint, since the plain
+  ``infer`` APIs refuse them.
+
+Failures are sorted for the pipeline: :class:`BackendUnavailable` is retried
+later (same zone), :class:`GenerationFailed` is final. Error messages name the
+backend and URL, never the prompt: it is PHI for sensitive work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import numpy as np
+
+from sluicegate.core.config import BackendConfig
+from sluicegate.core.interfaces import (
+    BackendUnavailable,
+    Generation,
+    GenerationFailed,
+    GenerationRequest,
+    Zone,
+)
+from sluicegate.inference.prompts import build_messages, format_chat, stop_sequences, strip_think
+
+# gRPC codes that mean "try again later"; every other code is a final answer.
+_RETRYABLE_GRPC = {
+    "UNAVAILABLE",
+    "DEADLINE_EXCEEDED",
+    "RESOURCE_EXHAUSTED",
+    "ABORTED",
+    "INTERNAL",
+    "UNKNOWN",
+    "CANCELLED",
+}
+_PERMANENT_HTTP_5XX = {501, 505}  # "not implemented": retrying cannot help
+# PyTriton reports a model's own "bad request" exception as a 500/INTERNAL;
+# its class name in the message tells it apart from a server fault.
+_BAD_PARAMETER_MARKER = "PyTritonBadParameterError"
+_RETURN_FLAGS = ("return_finish_reason", "return_num_input_tokens", "return_num_output_tokens")
+_HEALTH_TIMEOUT_S = 5.0
+_MAX_REASON_CHARS = 200
+
+
+def split_url(url: str, protocol: str) -> tuple[str, bool]:
+    """``http(s)://host:port``, ``grpc(s)://host:port`` or ``host:port`` -> (host:port, tls)."""
+    if "://" not in url:
+        return url.rstrip("/"), False
+    parts = urlsplit(url)
+    if not parts.netloc:
+        raise ValueError(f"backend url {url!r} has no host")
+    default_port = {"http": 80, "https": 443}.get(parts.scheme) if protocol == "http" else None
+    netloc = parts.netloc
+    if parts.port is None and default_port is not None:
+        netloc = f"{netloc}:{default_port}"
+    return netloc, parts.scheme in ("https", "grpcs")
+
+
+def _without_userinfo(url: str) -> str:
+    """The URL as safe to print: no ``user:password@``."""
+    scheme, sep, rest = url.rpartition("://")
+    host_part, slash, path = rest.partition("/")
+    host_part = host_part.rpartition("@")[2]
+    return f"{scheme}{sep}{host_part}{slash}{path}"
+
+
+@dataclass(frozen=True)
+class _ModelInfo:
+    inputs: frozenset[str]
+    decoupled: bool
+
+
+@dataclass(frozen=True)
+class _Reply:
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+class TritonBackend:
+    """One Triton model as a generation backend (``tritonclient`` asyncio, HTTP or gRPC)."""
+
+    def __init__(self, backend_id: str, cfg: BackendConfig) -> None:
+        self.id = backend_id
+        self.zone = Zone(cfg.zone)
+        self.model = cfg.model
+        self._cfg = cfg
+        self._target, self._tls = split_url(cfg.url, cfg.protocol)
+        self._client: Any = None
+        self._http: httpx.AsyncClient | None = None  # only for decoupled models over HTTP
+        self._info: _ModelInfo | None = None
+
+    def __repr__(self) -> str:
+        url = _without_userinfo(self._cfg.url)
+        return f"TritonBackend(id={self.id!r}, zone={self.zone.value}, url={url!r})"
+
+    @property
+    def _where(self) -> str:
+        url = _without_userinfo(self._cfg.url)
+        return f"backend {self.id!r} ({self._cfg.protocol} {url}, model {self.model!r})"
+
+    # ------------------------------------------------------------------ public
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        """Build the task's prompt, run it on Triton, return the cleaned answer."""
+        prompt = format_chat(build_messages(request.task, request.inputs), self._cfg.chat_template)
+        max_tokens = request.max_tokens or self._cfg.max_tokens
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self._cfg.timeout_s):
+                info = await self._model_info()
+                values = self._tensor_values(prompt, max_tokens, info.inputs)
+                if not info.decoupled:
+                    reply = await self._infer(values)
+                elif self._cfg.protocol == "grpc":
+                    reply = await self._stream_infer(values)
+                else:
+                    reply = await self._generate_endpoint(values)
+        except TimeoutError:
+            raise BackendUnavailable(
+                f"{self._where} did not answer within {self._cfg.timeout_s:g}s"
+            ) from None
+        except Exception as exc:
+            raise self._classify(exc, request.inputs) from None
+        text = reply.text
+        if "exclude_input_in_output" not in info.inputs and text.startswith(prompt):
+            text = text[len(prompt) :]
+        return Generation(
+            text=strip_think(text),
+            backend_id=self.id,
+            model=self.model,
+            zone=self.zone,
+            latency_s=time.monotonic() - started,
+            finish_reason=reply.finish_reason,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+        )
+
+    async def health(self) -> bool:
+        """True when the server is live and the model is ready; never raises."""
+        try:
+            async with asyncio.timeout(min(self._cfg.timeout_s, _HEALTH_TIMEOUT_S)):
+                client = self._client_or_new()
+                live = await client.is_server_live()
+                ready = await client.is_model_ready(self.model, self._cfg.model_version)
+                return bool(live and ready)
+        except Exception:
+            return False
+
+    async def aclose(self) -> None:
+        """Close connection pools / channels; a later call reopens them."""
+        client, self._client = self._client, None
+        http, self._http = self._http, None
+        if client is not None:
+            await client.close()
+        if http is not None:
+            await http.aclose()
+
+    # ------------------------------------------------------------ the calls
+
+    async def _infer(self, values: dict[str, np.ndarray]) -> _Reply:
+        extra = {"client_timeout": self._cfg.timeout_s} if self._cfg.protocol == "grpc" else {}
+        result = await self._client_or_new().infer(
+            self.model,
+            self._infer_inputs(values),
+            model_version=self._cfg.model_version,
+            **extra,
+        )
+        text = _first(result, "text_output")
+        if text is None:
+            raise GenerationFailed(f"{self._where} answered without a text_output tensor")
+        return _Reply(
+            text=_as_str(text),
+            finish_reason=_opt_str(_first(result, "finish_reason")),
+            prompt_tokens=_opt_int(_first(result, "num_input_tokens")),
+            completion_tokens=_opt_int(_first(result, "num_output_tokens")),
+        )
+
+    async def _stream_infer(self, values: dict[str, np.ndarray]) -> _Reply:
+        """Decoupled model over gRPC: one request on a stream, gather every response."""
+        import grpc
+        from tritonclient.utils import InferenceServerException
+
+        async def one_request() -> AsyncIterator[dict[str, Any]]:
+            yield {
+                "model_name": self.model,
+                "model_version": self._cfg.model_version,
+                "inputs": self._infer_inputs(values),
+            }
+
+        parts: list[str] = []
+        finish: str | None = None
+        prompt_tokens: int | None = None
+        completion_tokens: int | None = None
+        responses = self._client_or_new().stream_infer(
+            inputs_iterator=one_request(), stream_timeout=self._cfg.timeout_s
+        )
+        try:
+            async for result, error in responses:
+                if error is not None:
+                    raise error
+                text = _first(result, "text_output")
+                if text is not None:
+                    parts.append(_as_str(text))
+                finish = _opt_str(_first(result, "finish_reason")) or finish
+                n_in = _opt_int(_first(result, "num_input_tokens"))
+                prompt_tokens = max(prompt_tokens or 0, n_in) if n_in is not None else prompt_tokens
+                n_out = _opt_int(_first(result, "num_output_tokens"))
+                if n_out is not None:  # vLLM counts the tokens of each response
+                    completion_tokens = (completion_tokens or 0) + n_out
+        except grpc.RpcError as exc:  # mid-stream failures arrive unwrapped
+            raise InferenceServerException(msg=exc.details(), status=str(exc.code())) from None
+        if not parts:
+            raise GenerationFailed(f"{self._where} answered without a text_output tensor")
+        return _Reply("".join(parts), finish, prompt_tokens, completion_tokens)
+
+    async def _generate_endpoint(self, values: dict[str, np.ndarray]) -> _Reply:
+        """Decoupled model over HTTP: the ``generate`` extension (``infer`` answers 501)."""
+        from tritonclient.utils import InferenceServerException
+
+        if self._http is None:
+            scheme = "https" if self._tls else "http"
+            self._http = httpx.AsyncClient(
+                base_url=f"{scheme}://{self._target}", timeout=self._cfg.timeout_s
+            )
+        path = f"/v2/models/{quote(self.model)}"
+        if self._cfg.model_version:
+            path += f"/versions/{quote(self._cfg.model_version)}"
+        body = {name: _json_value(array) for name, array in values.items()}
+        response = await self._http.post(f"{path}/generate", json=body)
+        try:
+            data = response.json()
+        except ValueError:
+            data = {"error": "response is not JSON"}
+        if response.status_code != 200:
+            message = data.get("error", "") if isinstance(data, dict) else ""
+            raise InferenceServerException(msg=str(message), status=str(response.status_code))
+        if not isinstance(data, dict) or "text_output" not in data:
+            raise GenerationFailed(f"{self._where} answered without text_output")
+        return _Reply(
+            text=str(data["text_output"]),
+            finish_reason=_opt_str(data.get("finish_reason")),
+            prompt_tokens=_opt_int(data.get("num_input_tokens")),
+            completion_tokens=_opt_int(data.get("num_output_tokens")),
+        )
+
+    # --------------------------------------------------------------- internals
+
+    def _client_or_new(self) -> Any:
+        # Created lazily: aiohttp sessions and gRPC aio channels bind to the running loop.
+        if self._client is None:
+            if self._cfg.protocol == "grpc":
+                import tritonclient.grpc.aio as grpcclient
+
+                self._client = grpcclient.InferenceServerClient(url=self._target, ssl=self._tls)
+            else:
+                import tritonclient.http.aio as httpclient
+
+                self._client = httpclient.InferenceServerClient(
+                    url=self._target, ssl=self._tls, conn_timeout=self._cfg.timeout_s
+                )
+        return self._client
+
+    async def _model_info(self) -> _ModelInfo:
+        """Input names and transaction policy, fetched once per backend."""
+        if self._info is None:
+            client = self._client_or_new()
+            version = self._cfg.model_version
+            if self._cfg.protocol == "grpc":
+                meta = await client.get_model_metadata(self.model, version, as_json=True)
+                config = (await client.get_model_config(self.model, version, as_json=True))[
+                    "config"
+                ]
+            else:
+                meta = await client.get_model_metadata(self.model, version)
+                config = await client.get_model_config(self.model, version)
+            policy = config.get("model_transaction_policy") or {}
+            self._info = _ModelInfo(
+                inputs=frozenset(i["name"] for i in meta.get("inputs", [])),
+                decoupled=bool(policy.get("decoupled", False)),
+            )
+        return self._info
+
+    def _tensor_values(
+        self, prompt: str, max_tokens: int, declared: frozenset[str]
+    ) -> dict[str, np.ndarray]:
+        values = {"text_input": np.array([prompt.encode()], dtype=np.object_)}
+        if "sampling_parameters" in declared:
+            params: dict[str, Any] = {
+                "max_tokens": max_tokens,
+                "temperature": self._cfg.temperature,
+            }
+            if stop := stop_sequences(self._cfg.chat_template):
+                params["stop"] = stop
+            values["sampling_parameters"] = np.array([json.dumps(params).encode()], np.object_)
+        elif "max_tokens" in declared:
+            values["max_tokens"] = np.array([max_tokens], dtype=np.int32)
+        for flag in ("exclude_input_in_output", *_RETURN_FLAGS):
+            if flag in declared:
+                values[flag] = np.array([True], dtype=np.bool_)
+        if "stream" in declared:  # required by some vLLM model configs
+            values["stream"] = np.array([False], dtype=np.bool_)
+        return values
+
+    def _infer_inputs(self, values: dict[str, np.ndarray]) -> list[Any]:
+        if self._cfg.protocol == "grpc":
+            import tritonclient.grpc as mod
+        else:
+            import tritonclient.http as mod
+        from tritonclient.utils import np_to_triton_dtype
+
+        tensors = []
+        for name, array in values.items():
+            tensor = mod.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+            tensor.set_data_from_numpy(array)
+            tensors.append(tensor)
+        return tensors
+
+    def _classify(self, exc: Exception, inputs: Mapping[str, str]) -> Exception:
+        """Map a client/transport error to BackendUnavailable or GenerationFailed."""
+        from tritonclient.utils import InferenceServerException
+
+        if isinstance(exc, (BackendUnavailable, GenerationFailed)):
+            return exc
+        if isinstance(exc, InferenceServerException):
+            status = str(exc.status() or "")
+            message = str(exc.message() or "")
+            detail = f"{self._where} failed ({status or 'error'}): {_safe_reason(message, inputs)}"
+            if _BAD_PARAMETER_MARKER in message:
+                return GenerationFailed(detail)
+            if status.removeprefix("StatusCode.") in _RETRYABLE_GRPC:
+                return BackendUnavailable(detail)
+            if status.isdigit():
+                code = int(status)
+                if code == 429 or (code >= 500 and code not in _PERMANENT_HTTP_5XX):
+                    return BackendUnavailable(detail)
+            if not status and "connect" in message.lower():
+                return BackendUnavailable(detail)
+            return GenerationFailed(detail)
+        if isinstance(exc, (OSError, httpx.TransportError)) or _is_aiohttp_error(exc):
+            # Connection refused/reset, DNS failure, server hung up mid-answer.
+            return BackendUnavailable(f"{self._where} is unreachable: {type(exc).__name__}")
+        return GenerationFailed(f"{self._where} failed: {type(exc).__name__}")
+
+
+def _is_aiohttp_error(exc: Exception) -> bool:
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - tritonclient[http] depends on it
+        return False
+    return isinstance(exc, aiohttp.ClientError)
+
+
+def _safe_reason(message: str, inputs: Mapping[str, str]) -> str:
+    """A short server reason, withheld if it echoes any request text (PHI)."""
+    marker = f"{_BAD_PARAMETER_MARKER}: "
+    if marker in message:
+        message = message.split(marker, 1)[1]
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    reason = lines[0] if lines else "no detail"
+    if len(reason) > _MAX_REASON_CHARS:
+        reason = reason[:_MAX_REASON_CHARS] + "..."
+    for value in inputs.values():
+        for line in str(value).splitlines():
+            fragment = line.strip()
+            if len(fragment) >= 4 and fragment in reason:
+                return "[server message withheld: it repeated request text]"
+    return reason
+
+
+def _json_value(array: np.ndarray) -> Any:
+    """A one-element tensor as the JSON value the ``generate`` endpoint expects."""
+    value = array.reshape(-1)[0]
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _first(result: Any, name: str) -> Any:
+    try:
+        array = result.as_numpy(name)
+    except Exception:
+        return None
+    if array is None or array.size == 0:
+        return None
+    return array.reshape(-1)[0]
+
+
+def _as_str(value: Any) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None or value in (b"", "") else _as_str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,105 @@
+"""End to end through real processes: `sluicegate serve` (uvicorn + relay + worker
+child) against the real local Triton, and `sluicegate demo` exactly as a newcomer
+runs it (its own Triton, cold start, under two minutes)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from tests.conftest import free_port, make_settings
+from tests.processes import start_cli, triton_inference, wait_for, write_config
+
+pytestmark = pytest.mark.e2e
+FHIR = {"Content-Type": "application/fhir+json"}
+
+
+def test_serve_end_to_end(tmp_path, local_triton, sample_bundle) -> None:
+    port = free_port()
+    settings = make_settings(tmp_path, api={"port": port}, inference=triton_inference(local_triton))
+    config = write_config(settings, tmp_path / "config.yaml")
+    log = tmp_path / "serve.log"
+    server = start_cli(["serve", "--config", str(config)], log)
+    children: list[int] = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+
+            def ready() -> bool:
+                try:
+                    return client.get("/readyz").status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            wait_for(ready, 60, "serve to be ready", log)
+            bad = client.post("/fhir/r4/Bundle", content=b"{not json", headers=FHIR)
+            assert bad.status_code == 400
+            assert bad.json()["resourceType"] == "OperationOutcome"
+
+            accepted = client.post("/fhir/r4/Bundle", content=sample_bundle, headers=FHIR)
+            assert accepted.status_code == 202
+            location = accepted.headers["content-location"]
+            job = wait_for(
+                lambda: (
+                    (j := client.get(location).json())["status"] in ("succeeded", "failed", "dead")
+                    and j
+                ),
+                120,
+                "the job to finish",
+                log,
+            )
+            assert job["status"] == "succeeded", job["last_error"]
+            result = client.get(job["result"])
+            assert result.headers["content-type"] == "application/fhir+json"
+            report = Bundle.model_validate(result.json()).entry[0].resource
+            assert report.status == "preliminary"
+            text = base64.b64decode(report.presentedForm[0].data).decode()
+            assert text.strip() == report.conclusion.strip()
+            assert {t.code for t in report.meta.tag} >= {"AIAST"}
+        children = _children(server.pid)
+        assert children, "serve should run its worker as a child process"
+    finally:
+        server.terminate()  # SIGTERM to serve alone: it must stop its children itself
+        server.wait(60)
+    assert not [pid for pid in children if _alive(pid)]
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") < 0
+
+
+def test_demo_command_prints_a_preliminary_report_in_time(tmp_path: Path) -> None:
+    env = {**os.environ, "SLUICEGATE_HOME": str(tmp_path / "home")}
+    env.pop("SLUICEGATE_CONFIG", None)
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "sluicegate.cli", "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    elapsed = time.monotonic() - started
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    assert '"resourceType": "DiagnosticReport"' in output
+    assert '"status": "preliminary"' in output
+    assert elapsed < 120, f"demo took {elapsed:.0f}s"
+    assert (tmp_path / "home" / "sluicegate.db").exists()  # state stays in SLUICEGATE_HOME

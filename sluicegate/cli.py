@@ -12,7 +12,12 @@ from rich.console import Console
 from sluicegate.core.config import Settings
 from sluicegate.core.config_loader import ConfigError, load_settings
 
-app = typer.Typer(help="Sluicegate: privacy-routing integration gateway.", no_args_is_help=True)
+# Tracebacks never show local variables: they may hold patient data.
+app = typer.Typer(
+    help="Sluicegate: privacy-routing integration gateway.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 config_app = typer.Typer(help="Inspect the configuration file.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 triton_app = typer.Typer(help="The local (CPU) Triton server.", no_args_is_help=True)

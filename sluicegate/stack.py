@@ -75,12 +75,19 @@ def children(settings: Settings) -> Iterator[list[subprocess.Popen[bytes]]]:
             stop(process)
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve_stack(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     from sluicegate.app import create_app
 
     if settings.auto_migrate:
         db.upgrade(settings.database_url)  # before the children race to do it
     app = create_app(settings)
+    # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turning that into
+    # SystemExit lets the `children` context stop the worker and Triton before we exit.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     with children(settings) as started:
         log.info(
             "serve.started",

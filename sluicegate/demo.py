@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -136,14 +137,14 @@ def run_demo(console: Console, timeout_s: float = 110.0) -> int:
         stop(server)
 
 
-def _validated_report(bundle: dict[str, object]) -> dict[str, object]:
+def _validated_report(bundle: dict[str, Any]) -> dict[str, Any]:
     """Check the result against the R4B models and return its DiagnosticReport."""
     from fhir.resources.R4B.bundle import Bundle
 
     parsed = Bundle.model_validate(bundle)
     for entry in parsed.entry or []:
         if entry.resource is not None and entry.resource.get_resource_type() == "DiagnosticReport":
-            report: dict[str, object] = json.loads(entry.resource.model_dump_json())
+            report: dict[str, Any] = json.loads(entry.resource.model_dump_json())
             if report.get("status") != "preliminary":
                 raise RuntimeError("the DiagnosticReport is not preliminary")
             return report

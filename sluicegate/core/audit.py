@@ -13,8 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from sluicegate.core.tables import AuditEvent, AuditHead, utcnow
 
@@ -69,7 +68,7 @@ def verify_chain(session: Session, tenant: str) -> int | None:
     """Return the seq of the first bad event of ``tenant``'s chain, or None if intact."""
     prev, expected_seq = GENESIS, 1
     rows = session.execute(
-        select(AuditEvent).where(AuditEvent.tenant == tenant).order_by(AuditEvent.seq)
+        select(AuditEvent).where(AuditEvent.tenant == tenant).order_by(col(AuditEvent.seq))
     ).scalars()
     for event in rows:
         if event.seq != expected_seq or event.prev_hash != prev or event_hash(event) != event.hash:

@@ -13,8 +13,9 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
 
 from sluicegate.core import audit
 from sluicegate.core.crypto import Sealer
@@ -71,8 +72,8 @@ def _accept(
     with transaction(engine) as session:
         for item in items:
             existing = session.execute(
-                select(Job.id)
-                .join(WorkItemRow, WorkItemRow.id == Job.work_item_id)
+                select(col(Job.id))
+                .join(WorkItemRow, col(WorkItemRow.id) == col(Job.work_item_id))
                 .where(
                     WorkItemRow.tenant == item.tenant,
                     WorkItemRow.idempotency_key == item.idempotency_key,

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from sluicegate.core.pipeline import result_aad
 from sluicegate.core.problems import problem
@@ -69,6 +69,6 @@ def get_result(job_id: str, request: Request) -> Response:
                 job_status=job.status,
                 last_error=job.last_error,
             )
-        result = session.query(Result).filter(Result.job_id == job_id).one()
+        result = session.exec(select(Result).where(Result.job_id == job_id)).one()
     body = runtime.sealer.open(result.sealed_body, result_aad(job_id))
     return Response(body, media_type=result.media_type)

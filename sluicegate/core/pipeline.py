@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from sluicegate.core import audit, privacy
 from sluicegate.core.db import transaction
@@ -236,8 +235,8 @@ def sweep(runtime: Runtime, limit: int = 100) -> int:
     with transaction(runtime.engine) as session:
         query = (
             select(Job)
-            .where(Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))  # type: ignore[attr-defined]
-            .where(Job.due_at <= now)  # type: ignore[operator]
+            .where(col(Job.status).in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+            .where(col(Job.due_at) <= now)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
@@ -254,9 +253,9 @@ def sweep(runtime: Runtime, limit: int = 100) -> int:
             job.updated_at = now
             job.due_at = now + timedelta(seconds=runtime.settings.pipeline.lease_s)
             waiting = session.execute(
-                select(OutboxMessage.id).where(
+                select(col(OutboxMessage.id)).where(
                     OutboxMessage.job_id == job.id,
-                    OutboxMessage.published_at.is_(None),  # type: ignore[union-attr]
+                    col(OutboxMessage.published_at).is_(None),
                 )
             ).first()
             if waiting is None:  # the broker may be down: one waiting message is enough

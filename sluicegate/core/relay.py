@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 import structlog
-from sqlalchemy import select
+from sqlmodel import col, select
 
 from sluicegate.core.db import transaction
 from sluicegate.core.pipeline import sweep
@@ -31,9 +31,9 @@ def publish_pending(runtime: Runtime) -> int:
     """
     with transaction(runtime.engine) as session:
         pending = session.execute(
-            select(OutboxMessage.id, OutboxMessage.job_id)
-            .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
-            .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+            select(col(OutboxMessage.id), OutboxMessage.job_id)
+            .where(col(OutboxMessage.published_at).is_(None))
+            .order_by(col(OutboxMessage.id))
             .limit(runtime.settings.relay.batch_size)
         ).all()
     sent: list[int] = []

@@ -91,18 +91,18 @@ def run_demo(console: Console, timeout_s: float = 110.0) -> int:
         with (
             httpx.Client(base_url=base_url, timeout=10) as client,
             Progress(
-                SpinnerColumn(),
+                SpinnerColumn(finished_text="[green]✓"),
                 TextColumn("{task.description}"),
                 TimeElapsedColumn(),
                 console=console,
                 transient=False,
             ) as progress,
         ):
-            step = progress.add_task("Starting API, worker and local Triton (CPU)...")
+            step = progress.add_task("Starting API, worker and local Triton (CPU)...", total=1)
             _wait_ready(client, server, deadline)
-            progress.update(step, description="[green]Embedded stack ready")
+            progress.update(step, description="Embedded stack ready", completed=1)
             progress.stop_task(step)
-            step = progress.add_task(f"Posting {SAMPLE} to /fhir/r4/Bundle...")
+            step = progress.add_task(f"Posting {SAMPLE} to /fhir/r4/Bundle...", total=1)
             posted = client.post(
                 "/fhir/r4/Bundle",
                 content=sample_path().read_bytes(),
@@ -111,12 +111,14 @@ def run_demo(console: Console, timeout_s: float = 110.0) -> int:
             if posted.status_code != 202:
                 raise RuntimeError(f"ingest answered {posted.status_code}: {posted.text[:500]}")
             location = posted.headers["Content-Location"]
-            progress.update(step, description=f"[green]Accepted: 202, job at {location}")
+            progress.update(step, description=f"Accepted: 202, job at {location}", completed=1)
             progress.stop_task(step)
-            step = progress.add_task("Drafting the report through Triton...")
+            step = progress.add_task("Drafting the report through Triton...", total=1)
             job = _follow(client, location, deadline)
             progress.update(
-                step, description=f"[green]Job {job['status']} after {job['attempts']} attempt(s)"
+                step,
+                description=f"Job {job['status']} after {job['attempts']} attempt(s)",
+                completed=1 if job["status"] == "succeeded" else 0,
             )
             progress.stop_task(step)
             if job["status"] != "succeeded":

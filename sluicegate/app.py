@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from sluicegate.core import health, jobs_api
+from sluicegate.core import health, jobs_api, webhooks_api
 from sluicegate.core.config import Settings
 from sluicegate.core.problems import problem
 from sluicegate.core.relay import Relay
@@ -48,6 +48,7 @@ def create_app(settings: Settings, *, run_relay: bool | None = None) -> FastAPI:
     app.state.relay = None
     app.include_router(health.router)
     app.include_router(jobs_api.router)
+    app.include_router(webhooks_api.router)
     _mount_adapters(app, runtime)
     _install_error_handlers(app)
     return app

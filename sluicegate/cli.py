@@ -21,9 +21,11 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the configuration file.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 triton_app = typer.Typer(help="The local (CPU) Triton server.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(triton_app, name="triton")
+app.add_typer(webhooks_app, name="webhooks")
 
 console = Console(stderr=True)
 
@@ -146,6 +148,25 @@ def demo(
     from sluicegate.demo import run_demo
 
     raise typer.Exit(run_demo(console, timeout_s=timeout))
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    delivery_id: Annotated[str | None, typer.Argument(help="One delivery id.")] = None,
+    all_dead: Annotated[bool, typer.Option("--all-dead", help="Every dead delivery.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Put dead-lettered webhook deliveries back in the queue."""
+    from sluicegate.core import webhooks
+    from sluicegate.core.runtime import build_runtime
+
+    if (delivery_id is None) == (not all_dead):
+        console.print("give either a delivery id or --all-dead")
+        raise typer.Exit(2)
+    count = webhooks.replay(build_runtime(_settings(config)), delivery_id)
+    typer.echo(f"{count} delivery(ies) queued again")
+    if delivery_id is not None and count == 0:
+        raise typer.Exit(1)
 
 
 @triton_app.command("serve-local")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -91,11 +91,29 @@ class EncryptionConfig(Section):
     )
 
 
+WebhookEvent = Literal["succeeded", "failed", "dead"]
+
+
+class WebhookConfig(Section):
+    """A receiver told when this channel's jobs end (Standard Webhooks signing)."""
+
+    url: str = Field(description="https:// endpoint of the receiver")
+    secret: str = Field(
+        description="signing secret 'whsec_<base64>' (use ${VAR}); see standardwebhooks.com"
+    )
+    events: list[WebhookEvent] = Field(default_factory=lambda: list(get_args(WebhookEvent)))
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_s: float = Field(default=5.0, gt=0)
+    backoff_max_s: float = Field(default=3600.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
 class AdapterConfig(Section):
     factory: str = Field(description="import path 'package.module:Factory'")
     enabled: bool = True
     tenant: str = "default"
     options: dict[str, object] = Field(default_factory=dict)
+    webhook: WebhookConfig | None = None
 
 
 def _default_adapters() -> dict[str, AdapterConfig]:

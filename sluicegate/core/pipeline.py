@@ -19,7 +19,7 @@ from datetime import timedelta
 import structlog
 from sqlmodel import Session, col, select
 
-from sluicegate.core import audit, privacy
+from sluicegate.core import audit, privacy, webhooks
 from sluicegate.core.db import transaction
 from sluicegate.core.ingest import open_item
 from sluicegate.core.interfaces import (
@@ -169,6 +169,7 @@ def _succeed(
             completion_tokens=generation.completion_tokens,
         )
         audit.record(session, job.tenant, "succeeded", job.id, media_type=media_type)
+        webhooks.enqueue(session, runtime, job)
     log.info("job.succeeded", job_id=claimed.job_id, backend=generation.backend_id)
     return JobStatus.SUCCEEDED.value
 
@@ -180,6 +181,7 @@ def _retry_or_fail(runtime: Runtime, claimed: Claim, error: str) -> str:
             return "discarded"
         if job.attempts >= job.max_attempts:
             return _end(
+                runtime,
                 session,
                 job,
                 JobStatus.FAILED,
@@ -209,16 +211,17 @@ def _fail(runtime: Runtime, claimed: Claim, error: str) -> str:
         job = _still_ours(session, claimed)
         if job is None:
             return "discarded"
-        return _end(session, job, JobStatus.FAILED, error)
+        return _end(runtime, session, job, JobStatus.FAILED, error)
 
 
-def _end(session: Session, job: Job, status: JobStatus, error: str) -> str:
+def _end(runtime: Runtime, session: Session, job: Job, status: JobStatus, error: str) -> str:
     now = utcnow()
     job.status = status
     job.last_error = error
     job.finished_at = job.updated_at = now
     job.due_at = job.not_before = None
     audit.record(session, job.tenant, status.value, job.id, attempts=job.attempts, error=error)
+    webhooks.enqueue(session, runtime, job)
     log.warning("job.ended", job_id=job.id, status=status.value, error=error)
     return status.value
 
@@ -245,7 +248,7 @@ def sweep(runtime: Runtime, limit: int = 100) -> int:
             if job.status == JobStatus.RUNNING:
                 lost = f"worker lost during attempt {job.attempts} (lease expired)"
                 if job.attempts >= job.max_attempts:
-                    _end(session, job, JobStatus.DEAD, lost)
+                    _end(runtime, session, job, JobStatus.DEAD, lost)
                     continue
                 job.status = JobStatus.QUEUED
                 job.last_error = lost

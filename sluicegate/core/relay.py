@@ -1,4 +1,4 @@
-"""Synchronize step: publish outbox messages and sweep stalled jobs.
+"""Synchronize step: publish outbox messages, sweep stalled jobs, send webhooks.
 
 Runs as a thread inside the API process (embedded default) or as its own
 process (`sluicegate relay`). Several relays may run against PostgreSQL: rows
@@ -18,6 +18,7 @@ from sluicegate.core.pipeline import sweep
 from sluicegate.core.queue import publish
 from sluicegate.core.runtime import Runtime
 from sluicegate.core.tables import OutboxMessage, utcnow
+from sluicegate.core.webhooks import deliver_due
 
 log = structlog.get_logger("sluicegate.relay")
 
@@ -75,7 +76,8 @@ class Relay:
         self._wake.set()
 
     def run_once(self) -> int:
-        return publish_pending(self.runtime) + sweep(self.runtime)
+        """One round: publish, sweep stalled jobs, send due webhooks."""
+        return publish_pending(self.runtime) + sweep(self.runtime) + deliver_due(self.runtime)
 
     def run_forever(self) -> None:
         interval = self.runtime.settings.relay.poll_interval_s

@@ -119,6 +119,8 @@ class WebhookDelivery(SQLModel, table=True):
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
     job_id: str = Field(foreign_key="jobs.id", index=True, max_length=36)
+    channel: str = Field(default="", max_length=64)
+    event: str = Field(default="", max_length=32)
     url: str = Field(max_length=2048)
     status: str = Field(default="pending", index=True, max_length=16)
     attempts: int = 0

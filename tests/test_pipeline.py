@@ -158,10 +158,11 @@ def test_a_worker_that_outlived_its_lease_cannot_write(runtime, scripted) -> Non
     _expire(runtime, job_id)
     sweep(runtime)  # another worker may now take it
     assert execute(runtime, job_id) == "succeeded"
-    from sluicegate.core.interfaces import Generation, Zone
+    from sluicegate.core.interfaces import Generation, Rendered, Zone
 
     late = Generation(text="late", backend_id="x", model="m", zone=Zone.ONPREM, latency_s=1)
-    assert pipeline._succeed(runtime, claimed, late, b"{}", "application/fhir+json") == "discarded"
+    rendered = Rendered(b"{}", "application/fhir+json")
+    assert pipeline._succeed(runtime, claimed, late, rendered) == "discarded"
     assert len(results(runtime, job_id)) == 1
 
 

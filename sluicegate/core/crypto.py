@@ -8,10 +8,14 @@ table and id) so a ciphertext cannot be moved to another row unnoticed.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sluicegate.core.config import Settings
 
@@ -36,12 +40,23 @@ class Sealer:
                 raise CryptoError("key ids must be 1-255 bytes")
         self._keys = {kid: AESGCM(key) for kid, key in keys.items()}
         self.active_key_id = active_key_id
+        # Search tokens must stay comparable across rotations, so they are keyed
+        # from the oldest key (retiring it means re-indexing; see docs/operations.md).
+        oldest = keys[sorted(keys)[0]]
+        self._token_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"sluicegate search tokens"
+        ).derive(oldest)
 
     def seal(self, plaintext: bytes, aad: bytes) -> bytes:
         kid = self.active_key_id.encode()
         nonce = os.urandom(_NONCE_BYTES)
         ciphertext = self._keys[self.active_key_id].encrypt(nonce, plaintext, aad)
         return bytes([_VERSION, len(kid)]) + kid + nonce + ciphertext
+
+    def token(self, purpose: str, value: str) -> str:
+        """A keyed hash of ``value`` for equality search without storing the value."""
+        message = purpose.encode() + b"\x00" + value.encode()
+        return hmac.new(self._token_key, message, hashlib.sha256).hexdigest()
 
     def open(self, blob: bytes, aad: bytes) -> bytes:
         if len(blob) < 2 or blob[0] != _VERSION:

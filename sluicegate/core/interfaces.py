@@ -88,6 +88,22 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class Publication:
+    """One produced resource a domain lets clients read and search for.
+
+    ``search`` maps search-parameter names to the values the resource matches
+    (e.g. ``{"subject:identifier": ["http://hospital/mrn|123", "123"]}``). Core
+    stores only keyed hashes of them, so identifiers are searchable without
+    being kept in plaintext.
+    """
+
+    resource_type: str
+    resource_id: str
+    body: bytes
+    search: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """What the pipeline asks of the inference layer."""
 

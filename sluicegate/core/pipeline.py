@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
 from sqlmodel import Session, col, select
 
-from sluicegate.core import audit, privacy, webhooks
+from sluicegate.core import audit, privacy, publications, webhooks
 from sluicegate.core.db import transaction
 from sluicegate.core.ingest import open_item
 from sluicegate.core.interfaces import (
@@ -27,6 +28,8 @@ from sluicegate.core.interfaces import (
     Generation,
     GenerationFailed,
     GenerationRequest,
+    Publication,
+    Rendered,
     WorkItem,
 )
 from sluicegate.core.runtime import Runtime
@@ -90,7 +93,7 @@ def execute(runtime: Runtime, job_id: str) -> str:
         return "skipped"
     log.info("job.started", job_id=job_id, attempt=claimed.attempt)
     try:
-        generation, body, media_type = _transform(runtime, claimed)
+        generation, rendered, published = _transform(runtime, claimed)
     except BackendUnavailable as exc:
         return _retry_or_fail(runtime, claimed, str(exc))
     except GenerationFailed as exc:
@@ -98,10 +101,10 @@ def execute(runtime: Runtime, job_id: str) -> str:
     except Exception as exc:  # a bug must end the job visibly, never hang it
         log.exception("job.crashed", job_id=job_id)
         return _fail(runtime, claimed, f"internal error: {type(exc).__name__}")
-    return _succeed(runtime, claimed, generation, body, media_type)
+    return _succeed(runtime, claimed, generation, rendered, published)
 
 
-def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, bytes, str]:
+def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, Rendered, list[Publication]]:
     item = claimed.item
     sensitivity, reasons = privacy.classify(item)
     with transaction(runtime.engine) as session:
@@ -117,8 +120,11 @@ def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, bytes, str
         job_id=claimed.job_id, task=item.task, sensitivity=sensitivity, inputs=item.prompt_inputs
     )
     generation = runtime.run(runtime.router().generate(request))
-    rendered = runtime.adapter(claimed.adapter).render(item, generation, claimed.job_id)
-    return generation, rendered.body, rendered.media_type
+    adapter = runtime.adapter(claimed.adapter)
+    rendered = adapter.render(item, generation, claimed.job_id)
+    publish = getattr(adapter, "publications", None)
+    published = list(publish(item, rendered, claimed.job_id)) if publish else []
+    return generation, rendered, published
 
 
 def _still_ours(session: Session, claimed: Claim) -> Job | None:
@@ -129,7 +135,11 @@ def _still_ours(session: Session, claimed: Claim) -> Job | None:
 
 
 def _succeed(
-    runtime: Runtime, claimed: Claim, generation: Generation, body: bytes, media_type: str
+    runtime: Runtime,
+    claimed: Claim,
+    generation: Generation,
+    rendered: Rendered,
+    published: Sequence[Publication] = (),
 ) -> str:
     with transaction(runtime.engine) as session:
         job = _still_ours(session, claimed)
@@ -140,8 +150,8 @@ def _succeed(
         session.add(
             Result(
                 job_id=job.id,
-                media_type=media_type,
-                sealed_body=runtime.sealer.seal(body, result_aad(job.id)),
+                media_type=rendered.media_type,
+                sealed_body=runtime.sealer.seal(rendered.body, result_aad(job.id)),
                 backend_id=generation.backend_id,
                 model=generation.model,
                 zone=generation.zone.value,
@@ -168,7 +178,15 @@ def _succeed(
             prompt_tokens=generation.prompt_tokens,
             completion_tokens=generation.completion_tokens,
         )
-        audit.record(session, job.tenant, "succeeded", job.id, media_type=media_type)
+        publications.store(session, runtime.sealer, job.tenant, job.id, published)
+        audit.record(
+            session,
+            job.tenant,
+            "succeeded",
+            job.id,
+            media_type=rendered.media_type,
+            published=[f"{p.resource_type}/{p.resource_id}" for p in published],
+        )
         webhooks.enqueue(session, runtime, job)
     log.info("job.succeeded", job_id=claimed.job_id, backend=generation.backend_id)
     return JobStatus.SUCCEEDED.value

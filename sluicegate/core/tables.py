@@ -156,3 +156,31 @@ class AuditEvent(SQLModel, table=True):
     data: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class PublishedResource(SQLModel, table=True):
+    """A produced resource clients may read by id (body sealed)."""
+
+    __tablename__ = "published_resources"
+    __table_args__ = (
+        UniqueConstraint("tenant", "resource_type", "resource_id", name="uq_published_logical_id"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(index=True, max_length=64)
+    job_id: str = Field(foreign_key="jobs.id", index=True, max_length=36)
+    resource_type: str = Field(max_length=64)
+    resource_id: str = Field(max_length=64)
+    last_updated: datetime = Field(default_factory=utcnow, index=True)
+    sealed_body: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class SearchToken(SQLModel, table=True):
+    """A keyed hash of one search-parameter value of a published resource."""
+
+    __tablename__ = "search_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    published_id: str = Field(foreign_key="published_resources.id", index=True, max_length=36)
+    param: str = Field(max_length=64)
+    token: str = Field(index=True, max_length=64)

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from fastapi import APIRouter
 
 from sluicegate.adapters.fhir.parse import parse_bundle
+from sluicegate.adapters.fhir.publish import publications
 from sluicegate.adapters.fhir.render import render_report
-from sluicegate.core.interfaces import Generation, Rendered, WorkItem
+from sluicegate.core.interfaces import Generation, Publication, Rendered, WorkItem
 
 __all__ = ["FhirAdapter"]
 
@@ -36,8 +37,16 @@ class FhirAdapter:
         """Render a finished generation as an R4 collection Bundle."""
         return render_report(item, generation, job_id)
 
+    def publications(self, item: WorkItem, rendered: Rendered, job_id: str) -> list[Publication]:
+        """The report and Provenance, readable and searchable once the job succeeded."""
+        return publications(item, rendered)
+
     def api_router(self, name: str, tenant: str) -> APIRouter:
         """The FHIR REST interactions, mounted by the app factory."""
+        from sluicegate.adapters.fhir.read import build_read_router
         from sluicegate.adapters.fhir.routes import build_router
 
-        return build_router(self, name, tenant)
+        router = APIRouter()
+        router.include_router(build_router(self, name, tenant))
+        router.include_router(build_read_router(tenant))  # after: its GET /{type} is greedy
+        return router

@@ -327,6 +327,17 @@ def _patient_identifiers(idx: _Index) -> dict[str, list[str]]:
     return out
 
 
+def _system_value_pairs(idx: _Index) -> list[str]:
+    """``system|value`` of every Patient identifier: what ``subject:identifier`` searches."""
+    pairs: list[str] = []
+    for entry in idx.of_type("Patient"):
+        for ident in _list(entry.resource.get("identifier")):
+            if isinstance(ident, dict) and isinstance(ident.get("value"), str):
+                system = ident.get("system") if isinstance(ident.get("system"), str) else ""
+                _add_text(pairs, f"{system}|{ident['value']}")
+    return pairs
+
+
 def _name_variants(name: Any) -> list[str]:
     if not isinstance(name, dict):
         return []
@@ -375,6 +386,7 @@ def _to_item(
         "service_requests": [_describe(r) for r in work.requests],
         "subject": subject,
         "patient": patient,
+        "patient_identifiers": _system_value_pairs(idx),
         "code": work.code,
     }
     return WorkItem(

@@ -1,8 +1,11 @@
-"""A finished generation as a FHIR R4 collection Bundle with one draft DiagnosticReport.
+"""A finished generation as a FHIR R4 collection Bundle: a draft DiagnosticReport
+first, then its Provenance and the two Devices that Provenance names.
 
 The report is ``preliminary`` and labelled AI-asserted (``AIAST``), because a
-radiologist still has to sign it; ids and fullUrl derive from the job id, so
-rendering the same job twice yields the same resource identities.
+radiologist still has to sign it; ids and ``urn:uuid:`` fullUrls derive from the
+job id, so rendering the same job twice yields the same resource identities.
+References between the entries use those fullUrls; references to the input's
+resources are kept as the parser found them (see :func:`portable_ref`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,13 @@ from urllib.parse import quote
 from pydantic import ValidationError
 
 from sluicegate.adapters.fhir.outcome import validation_issues
+from sluicegate.adapters.fhir.provenance import (
+    gateway_device,
+    instant,
+    model_device,
+    portable_ref,
+    provenance,
+)
 from sluicegate.core.interfaces import Generation, Rendered, WorkItem
 
 MEDIA_TYPE = "application/fhir+json"
@@ -45,6 +55,8 @@ FALLBACK_CODE = {
     "text": "Diagnostic imaging study",
 }
 _JOB_NS = uuid.UUID("4f7c3a52-1d0e-4b8a-9d65-2b1c7e0a9f13")  # fixed: stable fullUrls
+# Entry kind -> resource id suffix; the report comes first (consumers read entry[0]).
+KINDS = {"report": "-report", "provenance": "-prov", "model": "-model", "gateway": "-gateway"}
 
 
 def render_report(
@@ -55,13 +67,44 @@ def render_report(
     A validation failure means this code built something wrong, so it raises
     RuntimeError, with PHI-free issue text and no chained input values.
     """
-    stamp = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    moment = now or datetime.now(UTC)
+    stamp = instant(moment)
+    base = _fhir_id(job_id)
+    ids = {kind: base + suffix for kind, suffix in KINDS.items()}
+    urls = {kind: _full_url(job_id, kind) for kind in KINDS}
+    resources = {
+        "report": _report(item, generation, ids["report"], stamp),
+        "provenance": provenance(
+            item,
+            generation,
+            ids["provenance"],
+            target=urls["report"],
+            author=urls["model"],
+            assembler=urls["gateway"],
+            now=moment,
+        ),
+        "model": model_device(generation, ids["model"]),
+        "gateway": gateway_device(ids["gateway"]),
+    }
+    bundle = {
+        "resourceType": "Bundle",
+        "id": base,
+        "type": "collection",
+        "timestamp": stamp,
+        "entry": [{"fullUrl": urls[kind], "resource": res} for kind, res in resources.items()],
+    }
+    _validate(bundle)
+    return Rendered(
+        body=json.dumps(bundle, ensure_ascii=False).encode("utf-8"), media_type=MEDIA_TYPE
+    )
+
+
+def _report(item: WorkItem, generation: Generation, rid: str, stamp: str) -> dict[str, Any]:
     text = generation.text.strip() or EMPTY_TEXT
     payload = item.payload
-    base = _fhir_id(job_id)
     report: dict[str, Any] = {
         "resourceType": "DiagnosticReport",
-        "id": f"{base}-report",
+        "id": rid,
         "meta": {
             "source": _meta_source(generation),
             # meta.tag for consumers that filter on tags; meta.security is where
@@ -73,13 +116,16 @@ def render_report(
         "category": [RADIOLOGY],
         "code": payload.get("code") or FALLBACK_CODE,
     }
-    if payload.get("subject"):
-        report["subject"] = payload["subject"]
-    based_on = _refs(payload.get("service_requests"))
+    subject = payload.get("subject")
+    if isinstance(subject, dict):
+        ref = portable_ref(subject, "Patient" if payload.get("patient") else None)
+        if ref:
+            report["subject"] = ref
+    based_on = _refs(payload.get("service_requests"), "ServiceRequest")
     if based_on:
         report["basedOn"] = based_on
     report["issued"] = stamp
-    studies = _refs(payload.get("imaging_studies"))
+    studies = _refs(payload.get("imaging_studies"), "ImagingStudy")
     if studies:
         report["imagingStudy"] = studies
     report["conclusion"] = text
@@ -91,17 +137,7 @@ def render_report(
             "creation": stamp,
         }
     ]
-    bundle = {
-        "resourceType": "Bundle",
-        "id": base,
-        "type": "collection",
-        "timestamp": stamp,
-        "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid5(_JOB_NS, job_id)}", "resource": report}],
-    }
-    _validate(bundle)
-    return Rendered(
-        body=json.dumps(bundle, ensure_ascii=False).encode("utf-8"), media_type=MEDIA_TYPE
-    )
+    return report
 
 
 def _validate(bundle: dict[str, Any]) -> None:
@@ -117,9 +153,16 @@ def _validate(bundle: dict[str, Any]) -> None:
 
 def _fhir_id(job_id: str) -> str:
     """The job id when it is a legal FHIR id with room for a suffix, else a hash of it."""
-    if re.fullmatch(r"[A-Za-z0-9\-.]{1,57}", job_id):
+    room = 64 - max(map(len, KINDS.values()))
+    if re.fullmatch(rf"[A-Za-z0-9\-.]{{1,{room}}}", job_id):
         return job_id
     return hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:32]
+
+
+def _full_url(job_id: str, kind: str) -> str:
+    """Stable per job and kind; the report keeps the job's own UUID, as before."""
+    name = job_id if kind == "report" else f"{job_id}#{kind}"
+    return f"urn:uuid:{uuid.uuid5(_JOB_NS, name)}"
 
 
 def _meta_source(generation: Generation) -> str:
@@ -127,11 +170,13 @@ def _meta_source(generation: Generation) -> str:
     return "sluicegate/" + "/".join(quote(p, safe="-._~") for p in parts)
 
 
-def _refs(described: Any) -> list[dict[str, str]]:
-    """References from payload descriptions; entries without one are dropped."""
-    refs: list[dict[str, str]] = []
+def _refs(described: Any, rtype: str) -> list[dict[str, Any]]:
+    """Portable references from payload descriptions; entries without one are dropped."""
+    refs: list[dict[str, Any]] = []
     for d in described if isinstance(described, list) else []:
-        ref = d.get("reference") if isinstance(d, dict) else None
-        if isinstance(ref, str) and ref and {"reference": ref} not in refs:
-            refs.append({"reference": ref})
+        ref = (
+            portable_ref({"reference": d.get("reference")}, rtype) if isinstance(d, dict) else None
+        )
+        if ref and ref not in refs:
+            refs.append(ref)
     return refs

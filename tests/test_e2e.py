@@ -100,5 +100,13 @@ def test_demo_command_prints_a_preliminary_report_in_time(tmp_path: Path) -> Non
     assert run.returncode == 0, output[-3000:]
     assert '"resourceType": "DiagnosticReport"' in output
     assert '"status": "preliminary"' in output
+    # The FHIR transaction round trip: response entries, a new job, search and read.
+    assert "transaction-response: 200, 1 job(s) created" in output
+    assert output.count("200 OK") == 3 and "202 Accepted" in output
+    assert output.count("Job succeeded after 1 attempt(s)") == 2  # bundle, then transaction
+    assert "Report found by MRN search and read back" in output
+    assert "→ searchset, 2 match(es), the new DiagnosticReport among them" in output
+    assert "→ status preliminary" in output
+    assert "FHIR transaction round trip complete." in output
     assert elapsed < 120, f"demo took {elapsed:.0f}s"
     assert (tmp_path / "home" / "sluicegate.db").exists()  # state stays in SLUICEGATE_HOME

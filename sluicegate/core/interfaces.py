@@ -140,6 +140,43 @@ class GenerationFailed(Exception):
     """A permanent inference failure (bad request, auth, model error)."""
 
 
+@dataclass(frozen=True)
+class WriteBackPolicy:
+    """Where and how persistently an adapter writes results back to the sender.
+
+    Core only needs this much to queue and retry a ``writeback`` delivery; the
+    adapter keeps the protocol details (URLs, headers, modes) to itself.
+    ``target`` names the destination on the delivery row (no credentials).
+    """
+
+    target: str
+    max_attempts: int = 8
+    backoff_s: float = 5.0
+    backoff_max_s: float = 3600.0
+
+
+class DeliveryFailed(Exception):
+    """An adapter could not write a result back to the sender's system.
+
+    ``retryable`` decides whether core retries with backoff or dead-letters at
+    once; ``retry_after_s`` (from a ``Retry-After`` header) is the earliest
+    the next attempt may run. Messages must never carry PHI or resource content.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status_code: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status_code = status_code
+        self.retry_after_s = retry_after_s
+
+
 @runtime_checkable
 class Adapter(Protocol):
     """A domain adapter: turns its protocol's input into work, and back."""
@@ -149,6 +186,11 @@ class Adapter(Protocol):
     def render(self, item: WorkItem, generation: Generation, job_id: str) -> Rendered:
         """Render a finished generation as the domain's output document."""
         ...
+
+    # Optional, looked up with getattr (adapters without write-back omit both):
+    #   write_back_policy() -> WriteBackPolicy | None
+    #   write_back(body: bytes, media_type: str, item: WorkItem, job_id: str) -> str | None
+    #       returns the Location the sender's system answered; raises DeliveryFailed.
 
 
 @runtime_checkable

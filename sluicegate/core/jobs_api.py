@@ -42,6 +42,8 @@ def job_view(job: Job) -> dict[str, Any]:
     }
     if job.status == JobStatus.SUCCEEDED:
         view["result"] = f"/jobs/{job.id}/result"
+    if job.external_location:
+        view["external_location"] = job.external_location  # where write-back filed it
     return view
 
 

@@ -59,6 +59,8 @@ class Job(SQLModel, table=True):
     for a queued job, re-publish it (message lost, or retry backoff over); for
     a running job, the lease expiry after which its worker is presumed lost.
     ``not_before`` holds back a retry until its backoff has passed.
+    ``external_location`` is where the sender's own system filed the result
+    (the ``Location`` of a write-back), once written back.
     """
 
     __tablename__ = "jobs"
@@ -78,6 +80,7 @@ class Job(SQLModel, table=True):
     finished_at: datetime | None = None
     due_at: datetime | None = Field(default=None, index=True)
     not_before: datetime | None = None
+    external_location: str | None = Field(default=None, max_length=2048)
 
 
 class Result(SQLModel, table=True):

@@ -13,7 +13,14 @@ from fastapi import APIRouter
 from sluicegate.adapters.fhir.parse import parse_bundle
 from sluicegate.adapters.fhir.publish import publications
 from sluicegate.adapters.fhir.render import render_report
-from sluicegate.core.interfaces import Generation, Publication, Rendered, WorkItem
+from sluicegate.adapters.fhir.writeback import WriteBackOptions, write_back
+from sluicegate.core.interfaces import (
+    Generation,
+    Publication,
+    Rendered,
+    WorkItem,
+    WriteBackPolicy,
+)
 
 __all__ = ["FhirAdapter"]
 
@@ -24,8 +31,10 @@ class FhirAdapter:
     name = "fhir"
 
     def __init__(self, options: Mapping[str, object] | None = None) -> None:
-        # Per-channel settings from config; parsing and rendering need none today.
+        # Per-channel settings from config; only write-back has any today.
         self.options: dict[str, object] = dict(options or {})
+        raw = self.options.get("write_back")
+        self.write_back_options = WriteBackOptions.model_validate(raw) if raw else None
 
     def parse(
         self, body: bytes, content_type: str | None, *, tenant: str, channel: str
@@ -40,6 +49,16 @@ class FhirAdapter:
     def publications(self, item: WorkItem, rendered: Rendered, job_id: str) -> list[Publication]:
         """The report and Provenance, readable and searchable once the job succeeded."""
         return publications(item, rendered)
+
+    def write_back_policy(self) -> WriteBackPolicy | None:
+        """Whether (and how persistently) results go back to the hospital's server."""
+        return self.write_back_options.policy() if self.write_back_options else None
+
+    def write_back(self, body: bytes, media_type: str, item: WorkItem, job_id: str) -> str | None:
+        """POST the result Bundle's report to the hospital's FHIR server (raises DeliveryFailed)."""
+        if self.write_back_options is None:
+            raise LookupError("write-back is not configured for this channel")
+        return write_back(self.write_back_options, body)
 
     def api_router(self, name: str, tenant: str) -> APIRouter:
         """The FHIR REST interactions, mounted by the app factory."""

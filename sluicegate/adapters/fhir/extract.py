@@ -17,6 +17,11 @@ from typing import Any
 from sluicegate.core.interfaces import WorkItem
 
 TASK = "radiology_report"
+# Every resource type extraction reads something from; entries of other types are
+# accepted and ignored (parse.ignored_entries notes them).
+READ_TYPES = frozenset(
+    {"DiagnosticReport", "ImagingStudy", "ServiceRequest", "Observation", "Patient"}
+)
 
 
 Json = dict[str, Any]

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sluicegate.adapters.fhir.extract import work_items
+from sluicegate.adapters.fhir.extract import READ_TYPES, work_items
 from sluicegate.adapters.fhir.validate import (
     ERROR_SEVERITIES,
     MEDIA_TYPES,
@@ -47,7 +47,15 @@ from sluicegate.adapters.fhir.validate import (
 )
 from sluicegate.core.interfaces import InvalidInput, Issue, WorkItem
 
-__all__ = ["MEDIA_TYPES", "R4_ONLY", "RESHAPED_IN_R4B", "parse_bundle", "parse_bundle_with_issues"]
+__all__ = [
+    "MEDIA_TYPES",
+    "R4_ONLY",
+    "RESHAPED_IN_R4B",
+    "ignored_entries",
+    "parse_bundle",
+    "parse_bundle_with_issues",
+    "parse_document",
+]
 
 NO_WORK = (
     "The Bundle holds no radiology work with findings text: expected a radiology "
@@ -67,10 +75,17 @@ def parse_bundle(
 def parse_bundle_with_issues(
     body: bytes, content_type: str | None, *, tenant: str, channel: str
 ) -> tuple[list[WorkItem], list[Issue]]:
-    """:func:`parse_bundle`, also returning the issues that did not block it
-    (warnings, and a note per R4-only resource that was accepted but ignored)."""
+    """:func:`parse_bundle`, also returning the issues that did not block it:
+    warnings, and a note per entry that was accepted but ignored (see
+    :func:`ignored_entries`)."""
     check_media_type(content_type)
-    doc: Any = load_json(body)
+    return parse_document(load_json(body), tenant=tenant, channel=channel)
+
+
+def parse_document(doc: Any, *, tenant: str, channel: str) -> tuple[list[WorkItem], list[Issue]]:
+    """:func:`parse_bundle_with_issues` for a body already read as JSON (media type
+    checked, ``load_json`` done), so a route that looked at the JSON first does not
+    decode it twice. ``doc`` is not modified."""
     check_resource(doc, "Bundle")
     issues = validate_resource(doc)
     errors = [i for i in issues if i.severity in ERROR_SEVERITIES]
@@ -79,4 +94,34 @@ def parse_bundle_with_issues(
     items = work_items(doc, tenant=tenant, channel=channel)
     if not items:
         raise reject(422, "business-rule", NO_WORK, "Bundle.entry")
-    return items, issues
+    return items, [*issues, *ignored_entries(doc, issues)]
+
+
+# Bundle types whose entries are content, not requests; in a transaction or batch the
+# response Bundle answers every entry (200 for one read as context), so no note is added.
+CONTENT_BUNDLES = frozenset({"collection", "message", "document"})
+
+
+def ignored_entries(doc: Any, issues: list[Issue]) -> list[Issue]:
+    """One ``informational`` issue per entry of a collection, message or document
+    Bundle whose resource type extraction never reads (``Bundle.entry[i]``): it was
+    accepted, not rejected, and nothing was taken from it.
+
+    An R4-only resource already has its own note (``Bundle.entry[i].resource``,
+    from the validator) and gets no second one.
+    """
+    if not isinstance(doc, dict) or doc.get("type") not in CONTENT_BUNDLES:
+        return []
+    entries = doc.get("entry")
+    noted = {i.location for i in issues if i.severity == "information"}
+    out: list[Issue] = []
+    for index, entry in enumerate(entries if isinstance(entries, list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        rtype = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(rtype, str) or rtype in READ_TYPES:
+            continue
+        if f"Bundle.entry[{index}].resource" in noted:
+            continue
+        message = f"{rtype} entries are not read by this gateway: accepted and ignored."
+        out.append(Issue("information", "informational", message, f"Bundle.entry[{index}]"))
+    return out

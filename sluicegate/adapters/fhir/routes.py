@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from sluicegate.adapters.fhir.capability import WORK_TYPES, capability_statement
 from sluicegate.adapters.fhir.negotiate import negotiate, wants_async
 from sluicegate.adapters.fhir.outcome import operation_outcome
+from sluicegate.adapters.fhir.parse import parse_document
 from sluicegate.adapters.fhir.transaction import (
     accepted_issues,
     async_issues,
@@ -106,11 +107,13 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
     @fhir_errors
     async def post_bundle(request: Request) -> Response:
         body, content_type = await _read(request)
-        if bundle_kind(_load(body, content_type)) is not None:
+        doc = _load(body, content_type)
+        if bundle_kind(doc) is not None:
             raise _refuse(422, "not-supported", _USE_BASE, "Bundle.type")
-        items = adapter.parse(body, content_type, tenant=tenant, channel=name)
+        # The JSON is read once: parse_document is parse_bundle_with_issues after load_json.
+        items, notes = parse_document(doc, tenant=tenant, channel=name)
         accepted = await submit(request, name, items)
-        return _accepted(accepted_issues(accepted), accepted)
+        return _accepted([*accepted_issues(accepted), *notes], accepted)
 
     @router.post(
         "/{rtype}",

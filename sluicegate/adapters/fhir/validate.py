@@ -175,14 +175,28 @@ _R4_ONLY_NOTE = (
 
 
 def normalise(doc: Json, root: str, issues: list[Issue]) -> Any:
-    """A copy of ``doc`` for the models: nested R4-only resources become a placeholder
-    (an informational issue says so), missing or unknown resource types are errors."""
+    """``doc`` as the models must see it: nested R4-only resources become a placeholder
+    (an informational issue says so), missing or unknown resource types are errors.
+
+    Copy on write: a container nothing was swapped in is returned as it is (the
+    models do not modify their input), so a clean Bundle is not copied at all.
+    """
     return _normalise(doc, [], root, issues)
 
 
 def _normalise(node: Any, path: list[str | int], root: str, issues: list[Issue]) -> Any:
     if isinstance(node, list):
-        return [_normalise(v, [*path, i], root, issues) for i, v in enumerate(node)]
+        out: list[Any] | None = None
+        for i, value in enumerate(node):
+            if not isinstance(value, dict | list):
+                continue
+            path.append(i)
+            new = _normalise(value, path, root, issues)
+            path.pop()
+            if new is not value:
+                out = out if out is not None else list(node)
+                out[i] = new
+        return node if out is None else out
     if not isinstance(node, dict):
         return node
     rtype = node.get("resourceType")
@@ -196,7 +210,17 @@ def _normalise(node: Any, path: list[str | int], root: str, issues: list[Issue])
         if not isinstance(rtype, str) or not known_type(rtype):
             issues.append(_type_issue("Unknown resourceType.", root, path))
             return {}
-    return {k: _normalise(v, [*path, k], root, issues) for k, v in node.items()}
+    changed: dict[str, Any] | None = None
+    for key, value in node.items():
+        if not isinstance(value, dict | list):
+            continue
+        path.append(key)
+        new = _normalise(value, path, root, issues)
+        path.pop()
+        if new is not value:
+            changed = changed if changed is not None else dict(node)
+            changed[key] = new
+    return node if changed is None else changed
 
 
 _SKIPPED = (
@@ -312,16 +336,30 @@ REQUIRED_CODES: dict[str, frozenset[str]] = {
 # fmt: on
 
 
-@dataclass(frozen=True)
 class _Node:
-    """An element met on the walk, with what the rules need to judge it."""
+    """An element met on the walk, with what the rules need to judge it.
 
-    loc: Loc  # from the document root, as pydantic would give it
-    value: Any
-    ftype: str | None  # its FHIR type ("Period", "dateTime", "Resource"), None if unknown
-    epath: str  # element path inside its resource, without indices ("Encounter.status")
-    container: Json | None  # the resource a local "#id" reference resolves in
-    bundle: Json | None  # the nearest Bundle around it: the scope of urn:uuid references
+    A plain slotted class, not a (frozen) dataclass: the walk makes one per element
+    of the document, and a frozen dataclass's ``__init__`` costs several times more.
+    """
+
+    __slots__ = ("bundle", "container", "epath", "ftype", "loc", "value")
+
+    def __init__(
+        self,
+        loc: Loc,  # from the document root, as pydantic would give it
+        value: Any,
+        ftype: str | None,  # its FHIR type ("Period", "dateTime", "Resource"), None if unknown
+        epath: str,  # element path inside its resource, without indices ("Encounter.status")
+        container: Json | None,  # the resource a local "#id" reference resolves in
+        bundle: Json | None,  # the nearest Bundle around it: the scope of urn:uuid references
+    ) -> None:
+        self.loc = loc
+        self.value = value
+        self.ftype = ftype
+        self.epath = epath
+        self.container = container
+        self.bundle = bundle
 
 
 @dataclass
@@ -376,12 +414,17 @@ def _walk(doc: Json) -> Iterator[_Node]:
 
     Iterative, so deep JSON cannot exhaust the stack. Resources of R4-only types
     are visited themselves but not entered: the models do not know their elements.
+    Primitive values of a type no rule looks at (``string``, ``uri``, ...) are not
+    visited: every rule would pass them.
     """
     stack = [_Node((), doc, "Resource", "", None, None)]
     while stack:
         node = stack.pop()
         yield node
-        stack.extend(reversed(list(_children(node))))
+        if isinstance(node.value, dict):
+            children = list(_children(node))
+            children.reverse()
+            stack.extend(children)
 
 
 def _children(node: _Node) -> Iterator[_Node]:
@@ -393,16 +436,19 @@ def _children(node: _Node) -> Iterator[_Node]:
         if node.ftype is None:
             return
     fields = _fields(node.ftype or "")
+    loc, container, bundle = node.loc, node.container, node.bundle
     for key, child in value.items():
         ftype = fields.get(key)
         if ftype is None:
             continue
+        judged = ftype in _PRIMITIVE_RULES  # else only objects can break a rule
         epath = f"{node.epath}.{key}"
         if isinstance(child, list):
             for i, item in enumerate(child):
-                yield _Node((*node.loc, key, i), item, ftype, epath, node.container, node.bundle)
-        else:
-            yield _Node((*node.loc, key), child, ftype, epath, node.container, node.bundle)
+                if judged or isinstance(item, dict):
+                    yield _Node((*loc, key, i), item, ftype, epath, container, bundle)
+        elif judged or isinstance(child, dict):
+            yield _Node((*loc, key), child, ftype, epath, container, bundle)
 
 
 def _enter_resource(node: _Node) -> _Node:
@@ -475,6 +521,44 @@ def _type_name(annotation: Any) -> str | None:
 
 def _empty_values(ctx: _Context) -> list[Issue]:
     """FHIR JSON never holds an empty array, object or string: leave the property out."""
+    found: list[tuple[Loc, type]] = []
+    try:
+        _find_empty(ctx.doc, [], found)
+    except RecursionError:  # deeper than the interpreter allows: walk it iteratively
+        return _empty_values_iterative(ctx)
+    return [ctx.issue(loc, "invalid", _EMPTY[kind]) for loc, kind in found]
+
+
+def _find_empty(value: Any, path: list[str | int], found: list[tuple[Loc, type]]) -> None:
+    """Where ``value`` holds an empty array, object or string, in document order;
+    a location is built only for what is found."""
+    if isinstance(value, dict):
+        if not value:
+            found.append((tuple(path), dict))
+        for key, child in value.items():
+            if isinstance(child, str):
+                if not child:
+                    found.append(((*path, key), str))
+            elif isinstance(child, dict | list):
+                path.append(key)
+                _find_empty(child, path, found)
+                path.pop()
+    elif isinstance(value, list):
+        if not value:
+            found.append((tuple(path), list))
+        for i, child in enumerate(value):
+            if isinstance(child, str):
+                if not child:
+                    found.append(((*path, i), str))
+            elif isinstance(child, dict | list):
+                path.append(i)
+                _find_empty(child, path, found)
+                path.pop()
+    elif isinstance(value, str) and not value:
+        found.append((tuple(path), str))
+
+
+def _empty_values_iterative(ctx: _Context) -> list[Issue]:
     issues: list[Issue] = []
     stack: list[tuple[Loc, Any]] = [((), ctx.doc)]
     while stack:
@@ -654,6 +738,8 @@ _RULES: dict[str, tuple[Callable[[_Context, _Node], list[Issue]], ...]] = {
     "instant": (_datetime_rules,),
     "code": (_code_rules,),
 }
+# The types whose rules judge primitive (non-object) values; the others only objects.
+_PRIMITIVE_RULES = frozenset({"dateTime", "instant", "code"})
 
 
 # --- date and time order (FHIRPath comparison) ----------------------------------------------

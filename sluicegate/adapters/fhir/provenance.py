@@ -10,6 +10,7 @@ Every element used exists in FHIR R4 (4.0.1) as well as R4B.
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -115,6 +116,24 @@ def provenance(
     if entities:
         res["entity"] = entities
     return res
+
+
+def with_devices_contained(provenance: Json, by_url: dict[Any, Json]) -> Json:
+    """A copy whose ``agent.who`` Devices live inside it, for use outside the result Bundle.
+
+    Published and written-back Provenance must stand alone; containing the
+    Devices also keeps an HIS from filing a new Device record per report.
+    """
+    copy: Json = json.loads(json.dumps(provenance))
+    contained: list[Json] = []
+    for agent in copy.get("agent", []):
+        device = by_url.get(agent.get("who", {}).get("reference"))
+        if device is not None:
+            contained.append(device)
+            agent["who"]["reference"] = f"#{device['id']}"
+    if contained:
+        copy["contained"] = contained
+    return copy
 
 
 def source_refs(payload: Json) -> list[Json]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sluicegate.adapters.fhir.provenance import with_devices_contained
 from sluicegate.core.interfaces import Publication, Rendered, WorkItem
 
 Json = dict[str, Any]
@@ -64,18 +65,10 @@ def _report_search(item: WorkItem, report: Json) -> dict[str, list[str]]:
 def _standalone_provenance(
     provenance: Json, report_url: str | None, report_ref: str, by_url: dict[Any, Json]
 ) -> Json:
-    copy: Json = json.loads(json.dumps(provenance))
+    copy = with_devices_contained(provenance, by_url)
     for target in copy.get("target", []):
         if target.get("reference") == report_url:
             target["reference"] = report_ref
-    contained: list[Json] = []
-    for agent in copy.get("agent", []):
-        device = by_url.get(agent.get("who", {}).get("reference"))
-        if device is not None:
-            contained.append(device)
-            agent["who"]["reference"] = f"#{device['id']}"
-    if contained:
-        copy["contained"] = contained
     return copy
 
 

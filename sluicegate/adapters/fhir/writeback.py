@@ -19,6 +19,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sluicegate.adapters.fhir.provenance import with_devices_contained
 from sluicegate.core.interfaces import DeliveryFailed, WriteBackPolicy
 
 Json = dict[str, Any]
@@ -88,7 +89,8 @@ def transaction_bundle(bundle: Json) -> Json:
             request = {"method": "POST", "url": rtype, "ifNoneExist": _if_none_exist(report)}
             entries.append({"fullUrl": entry["fullUrl"], "resource": report, "request": request})
         elif rtype == "Provenance":
-            prov = _devices_contained(resource, by_url)
+            prov = with_devices_contained(resource, by_url)
+            prov.pop("id", None)
             request = {"method": "POST", "url": rtype}
             entries.append({"fullUrl": entry["fullUrl"], "resource": prov, "request": request})
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
@@ -114,21 +116,6 @@ def _with_identifier(report: Json, full_url: str) -> Json:
 def _if_none_exist(report: Json) -> str:
     mine = report["identifier"][-1]
     return f"identifier={mine['system']}|{mine['value']}"
-
-
-def _devices_contained(provenance: Json, by_url: dict[Any, Json]) -> Json:
-    """Devices named by ``agent.who`` move inside the Provenance (no stray Devices filed)."""
-    copy: Json = json.loads(json.dumps(provenance))
-    copy.pop("id", None)
-    contained: list[Json] = []
-    for agent in copy.get("agent", []):
-        device = by_url.get(agent.get("who", {}).get("reference"))
-        if device is not None:
-            contained.append(device)
-            agent["who"]["reference"] = f"#{device['id']}"
-    if contained:
-        copy["contained"] = contained
-    return copy
 
 
 def _post(

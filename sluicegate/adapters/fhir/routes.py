@@ -2,12 +2,15 @@
 
 Everything accepted becomes asynchronous work followed through ``/jobs/{id}``;
 every error is an OperationOutcome and nothing is stored for rejected input.
-Route order matters: the fixed paths (``/metadata``, ``/$validate``,
-``/Bundle``) are declared before the ``/{type}`` patterns that would match them.
+Validation is CPU-bound (a 50 MB Bundle takes seconds), so it runs in a worker
+thread and never stalls the event loop. Route order matters: the fixed paths
+(``/metadata``, ``/$validate``, ``/Bundle``) are declared before the ``/{type}``
+patterns that would match them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ParamSpec
@@ -84,7 +87,7 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
     @fhir_errors
     async def post_base(request: Request) -> Response:
         body, content_type = await _read(request)
-        doc = _load(body, content_type)
+        doc = await asyncio.to_thread(_load, body, content_type)
         kind = bundle_kind(doc)
         if kind is None:
             raise _not_for_base(doc)
@@ -92,7 +95,8 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
         def parse(data: bytes) -> list[WorkItem]:
             return adapter.parse(data, content_type, tenant=tenant, channel=name)
 
-        plan = plan_transaction(doc, parse) if kind == "transaction" else plan_batch(doc, parse)
+        planner = plan_transaction if kind == "transaction" else plan_batch
+        plan = await asyncio.to_thread(planner, doc, parse)
         accepted = await submit(request, name, plan.items) if plan.items else []
         if accepted and wants_async(request):
             return _accepted(async_issues(plan, accepted), accepted)
@@ -107,11 +111,11 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
     @fhir_errors
     async def post_bundle(request: Request) -> Response:
         body, content_type = await _read(request)
-        doc = _load(body, content_type)
+        doc = await asyncio.to_thread(_load, body, content_type)
         if bundle_kind(doc) is not None:
             raise _refuse(422, "not-supported", _USE_BASE, "Bundle.type")
         # The JSON is read once: parse_document is parse_bundle_with_issues after load_json.
-        items, notes = parse_document(doc, tenant=tenant, channel=name)
+        items, notes = await asyncio.to_thread(parse_document, doc, tenant=tenant, channel=name)
         accepted = await submit(request, name, items)
         return _accepted([*accepted_issues(accepted), *notes], accepted)
 
@@ -126,11 +130,13 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
         if rtype not in WORK_TYPES:
             raise _refuse(404, "not-supported", _CREATE_TYPES)
         body, content_type = await _read(request)
-        resource = _load(body, content_type)
+        resource = await asyncio.to_thread(_load, body, content_type)
         if not isinstance(resource, dict) or resource.get("resourceType") != rtype:
             raise _refuse(400, "invalid", "The body's resourceType does not match the URL.")
         try:
-            items = adapter.parse(wrap(resource), content_type, tenant=tenant, channel=name)
+            items = await asyncio.to_thread(
+                adapter.parse, wrap(resource), content_type, tenant=tenant, channel=name
+            )
         except InvalidInput as exc:
             raise InvalidInput([relocate(i, rtype) for i in exc.issues], exc.status) from None
         accepted = await submit(request, name, items)
@@ -169,7 +175,7 @@ async def _validate(request: Request, rtype: str | None) -> Response:
     the body could not be validated at all (validate_body decides)."""
     body, content_type = await _read(request)
     body, notes = unwrap_parameters(body, rtype)
-    status, issues = validate_body(body, content_type, rtype)
+    status, issues = await asyncio.to_thread(validate_body, body, content_type, rtype)
     if any(i.severity in ("error", "fatal") for i in issues):
         return outcome_response([*issues, *notes], status)
     return outcome_response([Issue("information", "informational", "All OK"), *notes, *issues], 200)

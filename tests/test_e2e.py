@@ -68,6 +68,13 @@ def test_serve_end_to_end(tmp_path, local_triton, sample_bundle) -> None:
         server.terminate()  # SIGTERM to serve alone: it must stop its children itself
         server.wait(60)
     assert not [pid for pid in children if _alive(pid)]
+    # Privacy: no identifier of the sample patient in any log or at rest in the database.
+    logs = b"".join(p.read_bytes() for p in tmp_path.rglob("*.log"))
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("sluicegate.db*"))
+    assert logs and stored
+    for value in (b"Testperson", b"MRN-0048213", b"555-0142", b"1961-04-17"):
+        assert value not in logs, f"{value!r} leaked into a log"
+        assert value not in stored, f"{value!r} stored in plaintext"
 
 
 def _children(pid: int) -> list[int]:

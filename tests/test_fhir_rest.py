@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from sqlmodel import Session, select
 
 from sluicegate.app import create_app
+from sluicegate.core.pipeline import execute
 from sluicegate.core.tables import Job, OutboxMessage, WorkItemRow
 from tests.conftest import FAKE_INFERENCE, make_settings
 
@@ -23,6 +25,7 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 FHIR_VALID = CORPUS / "fhir" / "valid"
 FHIR = {"Content-Type": "application/fhir+json"}
 ASYNC = {**FHIR, "Prefer": "respond-async"}
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
 @pytest.fixture
@@ -347,9 +350,48 @@ def test_prefer_respond_async_on_a_transaction(client, sample_json) -> None:
     response = post(client, "/fhir/r4", doc, headers=ASYNC)
     outcome = assert_outcome(response, 202, "informational")
     location = response.headers["content-location"]
-    assert client.get(location).json()["status"] == "queued"
+    assert location.startswith("/fhir/r4/_async/")
     [issue] = outcome.issue
-    assert issue.expression == ["Bundle.entry[3]"] and location in (issue.diagnostics or "")
+    assert issue.expression == ["Bundle.entry[3]"] and "/jobs/" in (issue.diagnostics or "")
+    job_id = re.search(UUID, issue.diagnostics or "").group(0)
+
+    pending = client.get(location)  # the FHIR async status endpoint, while the job waits
+    assert pending.status_code == 202 and pending.headers["x-progress"] == "0 of 1 jobs finished"
+    OperationOutcome.model_validate(pending.json())
+
+    assert execute(client.app.state.runtime, job_id) == "succeeded"
+    final = client.get(location)
+    assert final.status_code == 200
+    bundle = Bundle.model_validate(final.json())
+    assert bundle.type == "batch-response"
+    [entry] = bundle.entry
+    assert entry.response.status == "201 Created"
+    report_path = entry.response.location.removesuffix("/_history/1")
+    report = client.get(f"/fhir/r4/{report_path}")
+    assert report.status_code == 200 and report.json()["status"] == "preliminary"
+
+
+def test_async_status_locations_cannot_be_forged(client, sample_bundle) -> None:
+    response = client.post("/fhir/r4/Bundle", content=sample_bundle, headers=ASYNC)
+    location = response.headers["content-location"]
+    assert response.status_code == 202 and location.startswith("/fhir/r4/_async/")
+    assert client.get(location).status_code == 202
+    payload, mac = location.rsplit("/", 1)[1].split(".")
+    for forged in (f"{payload}.{'0' * len(mac)}", payload, "garbage", f"{payload[:-2]}.{mac}"):
+        refused = client.get(f"/fhir/r4/_async/{forged}")
+        assert refused.status_code == 404
+        assert refused.json()["resourceType"] == "OperationOutcome"
+
+
+def test_async_status_reports_a_failed_job(client, sample_bundle, scripted) -> None:
+    scripted.SCRIPT.append("failed")
+    response = client.post("/fhir/r4/Bundle", content=sample_bundle, headers=ASYNC)
+    location = response.headers["content-location"]
+    job_id = re.search(UUID, response.json()["issue"][0]["diagnostics"]).group(0)
+    assert execute(client.app.state.runtime, job_id) == "failed"
+    [entry] = client.get(location).json()["entry"]
+    assert entry["response"]["status"].startswith("500")
+    assert entry["response"]["outcome"]["resourceType"] == "OperationOutcome"
 
 
 def test_prefer_respond_async_on_a_batch_reports_refused_entries(client, sample_json) -> None:

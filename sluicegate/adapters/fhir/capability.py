@@ -23,8 +23,9 @@ _REST_DOC = (
     "stored as FHIR resources: each becomes a job (202 Accepted, Content-Location "
     "/jobs/{id}); poll /jobs/{id} and fetch the draft DiagnosticReport (status "
     "preliminary) from /jobs/{id}/result. JSON only: XML (_format=xml, "
-    "application/fhir+xml) is answered with 415. Prefer: respond-async is honoured on "
-    "transaction and batch. Produced DiagnosticReports and Provenance can be read and "
+    "application/fhir+xml) is answered with 415. Prefer: respond-async is honoured "
+    "everywhere: 202 with a status location /fhir/r4/_async/{token} (202 while running, "
+    "then 200 with a batch-response Bundle). Produced DiagnosticReports and Provenance can be read and "
     "searched (no history); inputs are not stored as FHIR resources."
 )
 _BUNDLE_DOC = (

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from sluicegate.adapters.fhir.async_status import UnknownStatus, poll, status_token
 from sluicegate.adapters.fhir.capability import WORK_TYPES, capability_statement
 from sluicegate.adapters.fhir.negotiate import negotiate, wants_async
 from sluicegate.adapters.fhir.outcome import operation_outcome
@@ -32,7 +33,7 @@ from sluicegate.adapters.fhir.transaction import (
 )
 from sluicegate.adapters.fhir.validate import check_media_type, load_json, validate_body
 from sluicegate.adapters.fhir.wrapping import relocate, unwrap_parameters, wrap
-from sluicegate.core.http import BodyTooLarge, read_body, submit
+from sluicegate.core.http import BodyTooLarge, read_body, runtime_of, submit
 from sluicegate.core.ingest import Accepted
 from sluicegate.core.interfaces import InvalidInput, Issue, WorkItem
 
@@ -73,6 +74,17 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
         base = str(request.base_url).rstrip("/") + "/fhir/r4"
         return JSONResponse(capability_statement(base), media_type=FHIR_JSON)
 
+    @router.get("/_async/{token}", summary="Status of a request sent with Prefer: respond-async")
+    async def async_status(token: str, request: Request) -> Response:
+        try:
+            status, body, progress = poll(runtime_of(request), tenant, token)
+        except UnknownStatus:
+            return outcome_response([Issue("error", "not-found", "unknown status location")], 404)
+        response = JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+        if progress is not None:
+            response.headers["X-Progress"] = progress
+        return response
+
     @router.post("/$validate", summary="Validate a resource (or Parameters)", responses=errors)
     @fhir_errors
     async def validate_any(request: Request) -> Response:
@@ -99,7 +111,7 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
         plan = await asyncio.to_thread(planner, doc, parse)
         accepted = await submit(request, name, plan.items) if plan.items else []
         if accepted and wants_async(request):
-            return _accepted(async_issues(plan, accepted), accepted)
+            return _accepted(async_issues(plan, accepted), accepted, request)
         return JSONResponse(response_bundle(plan, accepted), media_type=FHIR_JSON)
 
     @router.post(
@@ -117,7 +129,7 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
         # The JSON is read once: parse_document is parse_bundle_with_issues after load_json.
         items, notes = await asyncio.to_thread(parse_document, doc, tenant=tenant, channel=name)
         accepted = await submit(request, name, items)
-        return _accepted([*accepted_issues(accepted), *notes], accepted)
+        return _accepted([*accepted_issues(accepted), *notes], accepted, request)
 
     @router.post(
         "/{rtype}",
@@ -140,7 +152,7 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
         except InvalidInput as exc:
             raise InvalidInput([relocate(i, rtype) for i in exc.issues], exc.status) from None
         accepted = await submit(request, name, items)
-        return _accepted(accepted_issues(accepted), accepted)
+        return _accepted(accepted_issues(accepted), accepted, request)
 
     # Registered last, so any router mounted earlier keeps its own methods.
     @router.api_route("", methods=["PUT", "DELETE", "PATCH"], include_in_schema=False)
@@ -181,10 +193,15 @@ async def _validate(request: Request, rtype: str | None) -> Response:
     return outcome_response([Issue("information", "informational", "All OK"), *notes, *issues], 200)
 
 
-def _accepted(issues: list[Issue], accepted: list[Accepted]) -> JSONResponse:
-    """202 per the asynchronous request pattern; the first job is the status location."""
+def _accepted(issues: list[Issue], accepted: list[Accepted], request: Request) -> JSONResponse:
+    """202 and where to follow the work: with ``Prefer: respond-async`` the FHIR async
+    status endpoint covering every job, otherwise the first job's ``/jobs/{id}``."""
     response = outcome_response(issues, 202)
-    response.headers["Content-Location"] = f"/jobs/{accepted[0].job_id}"
+    if wants_async(request):
+        token = status_token(runtime_of(request).sealer, [a.job_id for a in accepted])
+        response.headers["Content-Location"] = f"/fhir/r4/_async/{token}"
+    else:
+        response.headers["Content-Location"] = f"/jobs/{accepted[0].job_id}"
     return response
 
 

@@ -25,8 +25,8 @@ _REST_DOC = (
     "preliminary) from /jobs/{id}/result. JSON only: XML (_format=xml, "
     "application/fhir+xml) is answered with 415. Prefer: respond-async is honoured "
     "everywhere: 202 with a status location /fhir/r4/_async/{token} (202 while running, "
-    "then 200 with a batch-response Bundle). Produced DiagnosticReports and Provenance can be read and "
-    "searched (no history); inputs are not stored as FHIR resources."
+    "then 200 with a batch-response Bundle). Produced DiagnosticReports and Provenance "
+    "can be read and searched (no history); inputs are not stored as FHIR resources."
 )
 _BUNDLE_DOC = (
     "create: a collection, message or document Bundle holding radiology work (a radiology "

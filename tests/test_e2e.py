@@ -4,6 +4,7 @@ runs it (its own Triton, cold start, under two minutes)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.e2e
 FHIR = {"Content-Type": "application/fhir+json"}
 
 
-def test_serve_end_to_end(tmp_path, local_triton, sample_bundle) -> None:
+def test_serve_end_to_end(tmp_path, local_triton, sample_bundle, sample_json) -> None:
     port = free_port()
     settings = make_settings(tmp_path, api={"port": port}, inference=triton_inference(local_triton))
     config = write_config(settings, tmp_path / "config.yaml")
@@ -62,6 +63,7 @@ def test_serve_end_to_end(tmp_path, local_triton, sample_bundle) -> None:
             text = report.presentedForm[0].data.decode()  # the model decodes base64
             assert text.strip() == report.conclusion.strip()
             assert {t.code for t in report.meta.tag} >= {"AIAST"}
+            _async_transaction_round_trip(client, sample_json, log)
         children = _children(server.pid)
         assert children, "serve should run its worker as a child process"
     finally:
@@ -75,6 +77,30 @@ def test_serve_end_to_end(tmp_path, local_triton, sample_bundle) -> None:
     for value in (b"Testperson", b"MRN-0048213", b"555-0142", b"1961-04-17"):
         assert value not in logs, f"{value!r} leaked into a log"
         assert value not in stored, f"{value!r} stored in plaintext"
+
+
+def _async_transaction_round_trip(client: httpx.Client, sample: dict, log: Path) -> None:
+    """A transaction with Prefer: respond-async, polled at its FHIR status location."""
+    doc = json.loads(json.dumps(sample))
+    doc.update(id="e2e-async-transaction", type="transaction")
+    for entry in doc["entry"]:
+        entry["request"] = {"method": "POST", "url": entry["resource"]["resourceType"]}
+    answer = client.post("/fhir/r4", json=doc, headers={**FHIR, "Prefer": "respond-async"})
+    assert answer.status_code == 202, answer.text
+    status_url = answer.headers["content-location"]
+    assert status_url.startswith("/fhir/r4/_async/")
+    final = wait_for(
+        lambda: (r := client.get(status_url)).status_code == 200 and r,
+        120,
+        "the async status to complete",
+        log,
+    )
+    bundle = Bundle.model_validate(final.json())
+    assert bundle.type == "batch-response"
+    [entry] = bundle.entry
+    assert entry.response.status == "201 Created"
+    read = client.get("/fhir/r4/" + entry.response.location.removesuffix("/_history/1"))
+    assert read.status_code == 200 and read.json()["status"] == "preliminary"
 
 
 def _children(pid: int) -> list[int]:

@@ -81,3 +81,19 @@ def scripted() -> Iterator[Any]:
     yield fakes
     fakes.SCRIPT.clear()
     fakes.RECEIVED.clear()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An engine on a freshly migrated database: SQLite file, then real PostgreSQL."""
+    from sluicegate.core import db
+
+    url = (
+        f"sqlite:///{tmp_path / 'db.sqlite'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    db.upgrade(url)
+    engine = db.make_engine(url)
+    yield engine
+    engine.dispose()

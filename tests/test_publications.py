@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from sluicegate.core import db, publications
+from sluicegate.core import publications
 from sluicegate.core.crypto import Sealer
 from sluicegate.core.ingest import accept
 from sluicegate.core.interfaces import Publication
@@ -18,18 +18,10 @@ SEALER = Sealer({"k1": bytes(32)}, "k1")
 MRN = "urn:oid:1.2.36.146.595.217.0.1|MRN-0048213"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine_and_job(request, tmp_path):
-    url = (
-        f"sqlite:///{tmp_path / 'db.sqlite'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    [job] = accept(engine, SEALER, "fhir", [radiology_item()], max_attempts=1, lease_s=60)
-    yield engine, job.job_id
-    engine.dispose()
+@pytest.fixture
+def engine_and_job(migrated_engine):
+    [job] = accept(migrated_engine, SEALER, "fhir", [radiology_item()], max_attempts=1, lease_s=60)
+    return migrated_engine, job.job_id
 
 
 def publish(engine, job_id: str, rid: str, mrn: str = MRN) -> None:

@@ -37,17 +37,9 @@ def item(key: str = "k1", name: str = "Jane Testperson") -> WorkItem:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    url = (
-        f"sqlite:///{tmp_path / 'db.sqlite'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    db.upgrade(url)
-    engine = db.make_engine(url)
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def engine(migrated_engine):
+    return migrated_engine
 
 
 def test_migrations_create_every_table(engine) -> None:

@@ -9,17 +9,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
+from sluicegate.core.http import runtime_of
 from sluicegate.core.pipeline import result_aad
 from sluicegate.core.problems import problem
-from sluicegate.core.runtime import Runtime
 from sluicegate.core.tables import Job, JobStatus, Result
 
 router = APIRouter(tags=["jobs"])
-
-
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -49,7 +44,7 @@ def job_view(job: Job) -> dict[str, Any]:
 
 @router.get("/jobs/{job_id}", summary="Status of one job")
 def get_job(job_id: str, request: Request) -> Response:
-    with Session(_runtime(request).engine) as session:
+    with Session(runtime_of(request).engine) as session:
         job = session.get(Job, job_id)
     if job is None:
         return problem(404, "Job not found", f"no job with id {job_id!r}")
@@ -58,7 +53,7 @@ def get_job(job_id: str, request: Request) -> Response:
 
 @router.get("/jobs/{job_id}/result", summary="The rendered output of a succeeded job")
 def get_result(job_id: str, request: Request) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     with Session(runtime.engine) as session:
         job = session.get(Job, job_id)
         if job is None:

@@ -77,7 +77,7 @@ def _redact(url: str) -> str:
 
 
 @db_app.command("upgrade")
-def db_upgrade(config: ConfigOption = None, revision: str = "head") -> None:
+def db_upgrade(config: ConfigOption = None, revision: str = "heads") -> None:
     """Apply database migrations."""
     from sluicegate.core import db
 

@@ -43,6 +43,9 @@ class ScriptedRouter:
             completion_tokens=5,
         )
 
+    def cloud_eligible(self, task: str, channel: str) -> bool:
+        return False
+
     async def health(self) -> dict[str, bool]:
         return {"fake": True}
 

@@ -65,7 +65,7 @@ def alembic_config(url: str) -> AlembicConfig:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Apply migrations up to ``revision`` (what `sluicegate db upgrade` runs).
 
     On SQLite several local processes (API, worker) may start at once: a file

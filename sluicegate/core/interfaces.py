@@ -7,6 +7,9 @@ registry (see :mod:`sluicegate.core.registry`).
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -103,15 +106,48 @@ class Publication:
     search: dict[str, list[str]] = field(default_factory=dict)
 
 
+def inputs_digest(inputs: Mapping[str, str]) -> str:
+    """SHA-256 of prompt inputs in canonical form: what a :class:`Clearance` vouches for."""
+    canonical = json.dumps(dict(inputs), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """Proof that these exact inputs passed de-identification and the guard.
+
+    The pipeline issues it only after the guard's independent scan found
+    nothing; the router refuses to send anything to a ``cloud`` backend unless
+    the request carries a clearance whose digest matches its inputs, so text
+    edited after the guard can never leave.
+    """
+
+    digest: str
+
+    @classmethod
+    def for_inputs(cls, inputs: Mapping[str, str]) -> Clearance:
+        return cls(inputs_digest(inputs))
+
+    def covers(self, inputs: Mapping[str, str]) -> bool:
+        return self.digest == inputs_digest(inputs)
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
-    """What the pipeline asks of the inference layer."""
+    """What the pipeline asks of the inference layer.
+
+    ``channel`` selects the channel's routing policy. ``clearance`` is present
+    only for de-identified inputs that passed the guard; without it no cloud
+    backend may see the request.
+    """
 
     job_id: str
     task: str
     sensitivity: Sensitivity
     inputs: dict[str, str]
     max_tokens: int | None = None
+    channel: str = ""
+    clearance: Clearance | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +162,11 @@ class Generation:
     finish_reason: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    model_version: str = ""
+    prompt_cache_hit_tokens: int | None = None
+    prompt_cache_miss_tokens: int | None = None
+    from_cache: bool = False
+    route_reason: str = ""  # why the router chose this backend (audited; no content)
 
 
 class BackendUnavailable(Exception):
@@ -198,6 +239,11 @@ class Router(Protocol):
     """Chooses backends for a request by policy and calls them (fail closed)."""
 
     async def generate(self, request: GenerationRequest) -> Generation: ...
+
+    def cloud_eligible(self, task: str, channel: str) -> bool:
+        """Whether cleared, de-identified work of this task and channel would be
+        routed to a cloud backend: only then does the pipeline de-identify."""
+        ...
 
     async def health(self) -> dict[str, bool]:
         """Reachability of each configured backend, by backend id."""

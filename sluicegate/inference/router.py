@@ -65,6 +65,10 @@ class PolicyRouter:
             return onprem
         return onprem + [b for b in self.backends if b.zone == Zone.CLOUD]
 
+    def cloud_eligible(self, task: str, channel: str) -> bool:
+        """Cleared de-identified work may use the cloud when a cloud backend exists."""
+        return any(b.zone == Zone.CLOUD for b in self.backends)
+
     async def generate(self, request: GenerationRequest) -> Generation:
         """First answer from an allowed backend; fall through only on BackendUnavailable."""
         sensitive = is_sensitive(request.sensitivity)

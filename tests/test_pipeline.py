@@ -90,6 +90,7 @@ def test_success_stores_exactly_one_sealed_result(runtime, scripted) -> None:
         "received",
         "started",
         "classified",
+        "routed",
         "model_call",
         "succeeded",
     ]

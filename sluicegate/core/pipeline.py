@@ -2,7 +2,7 @@
 
 ``execute`` is idempotent by job id. It claims the job in a short transaction
 (queued → running, lease set), runs the steps outside any transaction
-(classify, generate through the router, render through the adapter), then
+(classify, protect, generate through the router, verify, restore, render), then
 finishes in another short transaction that only succeeds if this worker
 still holds the job. A duplicate delivery finds the job running or finished
 and does nothing; a worker that outlived its lease cannot write a second
@@ -20,14 +20,13 @@ from datetime import timedelta
 import structlog
 from sqlmodel import Session, col, select
 
-from sluicegate.core import audit, privacy, publications, webhooks
+from sluicegate.core import audit, privacy, protect, publications, webhooks
 from sluicegate.core.db import transaction
 from sluicegate.core.ingest import open_item
 from sluicegate.core.interfaces import (
     BackendUnavailable,
     Generation,
     GenerationFailed,
-    GenerationRequest,
     Publication,
     Rendered,
     WorkItem,
@@ -105,26 +104,52 @@ def execute(runtime: Runtime, job_id: str) -> str:
 
 
 def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, Rendered, list[Publication]]:
+    """classify → protect → generate (→ verify, once more) → restore → render → publish."""
     item = claimed.item
     sensitivity, reasons = privacy.classify(item)
-    with transaction(runtime.engine) as session:
-        audit.record(
-            session,
-            claimed.tenant,
-            "classified",
-            claimed.job_id,
-            sensitivity=sensitivity.value,
-            reasons=reasons,
-        )
-    request = GenerationRequest(
-        job_id=claimed.job_id, task=item.task, sensitivity=sensitivity, inputs=item.prompt_inputs
-    )
-    generation = runtime.run(runtime.router().generate(request))
+    _record(runtime, claimed, "classified", sensitivity=sensitivity.value, reasons=reasons)
+    prepared = protect.prepare(runtime, claimed.job_id, claimed.tenant, item, sensitivity)
     adapter = runtime.adapter(claimed.adapter)
+    generation = _generate(runtime, claimed, prepared)
+    problems = _verify(adapter, item, generation)
+    if problems:
+        # One regeneration; if the draft is still wrong the adapter's render flags it.
+        _record(runtime, claimed, "verification_failed", problems=len(problems), regenerate=True)
+        generation = _generate(runtime, claimed, prepared)
+        problems = _verify(adapter, item, generation)
+        if problems:
+            _record(runtime, claimed, "verification_failed", problems=len(problems), flagged=True)
     rendered = adapter.render(item, generation, claimed.job_id)
     publish = getattr(adapter, "publications", None)
     published = list(publish(item, rendered, claimed.job_id)) if publish else []
     return generation, rendered, published
+
+
+def _generate(runtime: Runtime, claimed: Claim, prepared: protect.Prepared) -> Generation:
+    generation = runtime.run(runtime.router().generate(prepared.request))
+    _record(
+        runtime,
+        claimed,
+        "routed",
+        backend=generation.backend_id,
+        zone=generation.zone.value,
+        sensitivity=prepared.request.sensitivity.value,
+        cleared=prepared.request.clearance is not None,
+        reason=generation.route_reason,
+        from_cache=generation.from_cache,
+    )
+    return protect.restore(runtime, claimed.job_id, claimed.tenant, generation, prepared.vault)
+
+
+def _verify(adapter: object, item: WorkItem, generation: Generation) -> list[str]:
+    """The adapter's own check of a draft (e.g. every number grounded in the facts)."""
+    verify = getattr(adapter, "verify", None)
+    return list(verify(item, generation)) if verify is not None else []
+
+
+def _record(runtime: Runtime, claimed: Claim, kind: str, **data: object) -> None:
+    with transaction(runtime.engine) as session:
+        audit.record(session, claimed.tenant, kind, claimed.job_id, **data)
 
 
 def _still_ours(session: Session, claimed: Claim) -> Job | None:
@@ -159,6 +184,10 @@ def _succeed(
                 prompt_tokens=generation.prompt_tokens,
                 completion_tokens=generation.completion_tokens,
                 latency_ms=round(generation.latency_s * 1000),
+                model_version=generation.model_version or None,
+                prompt_cache_hit_tokens=generation.prompt_cache_hit_tokens,
+                prompt_cache_miss_tokens=generation.prompt_cache_miss_tokens,
+                from_cache=generation.from_cache,
             )
         )
         job.status = JobStatus.SUCCEEDED
@@ -173,6 +202,7 @@ def _succeed(
             backend=generation.backend_id,
             zone=generation.zone.value,
             model=generation.model,
+            model_version=generation.model_version,
             latency_ms=round(generation.latency_s * 1000),
             finish_reason=generation.finish_reason,
             prompt_tokens=generation.prompt_tokens,

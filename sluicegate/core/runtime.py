@@ -11,7 +11,7 @@ import asyncio
 import os
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from celery import Celery
 from sqlalchemy import Engine
@@ -21,6 +21,9 @@ from sluicegate.core.config import Settings
 from sluicegate.core.crypto import Sealer, sealer_from_settings
 from sluicegate.core.interfaces import Adapter, Router
 from sluicegate.core.registry import load_object
+
+if TYPE_CHECKING:
+    from sluicegate.core.privacy.engine import PrivacyEngine
 
 T = TypeVar("T")
 
@@ -32,6 +35,7 @@ class Runtime:
     sealer: Sealer
     adapters: dict[str, Adapter]
     _router: Router | None = None
+    _privacy: PrivacyEngine | None = field(default=None, repr=False)
     _celery: Celery | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
 
@@ -40,6 +44,14 @@ class Runtime:
             factory = load_object(self.settings.inference.router)
             self._router = factory(self.settings)
         return self._router
+
+    def privacy(self) -> PrivacyEngine:
+        """The privacy engine (de-identify, guard, re-identify) built from config."""
+        if self._privacy is None:
+            from sluicegate.core.privacy.engine import PrivacyEngine
+
+            self._privacy = PrivacyEngine.from_settings(self.settings)
+        return self._privacy
 
     def celery(self) -> Celery:
         """The Celery app (publisher side) for this runtime's broker."""

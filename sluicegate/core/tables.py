@@ -99,6 +99,25 @@ class Result(SQLModel, table=True):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     latency_ms: int | None = None
+    model_version: str | None = Field(default=None, max_length=64)
+    prompt_cache_hit_tokens: int | None = None
+    prompt_cache_miss_tokens: int | None = None
+    from_cache: bool = Field(default=False)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class VaultRow(SQLModel, table=True):
+    """A job's pseudonym vault (surrogate -> original), sealed; it never leaves on-prem.
+
+    Written before any de-identified text is sent out, so the draft that comes
+    back can be re-identified even by a later attempt or another worker.
+    """
+
+    __tablename__ = "vaults"
+
+    job_id: str = Field(foreign_key="jobs.id", primary_key=True, max_length=36)
+    tenant: str = Field(index=True, max_length=64)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
 
 

@@ -3,8 +3,8 @@
 Baseline, measured in the same process and run, on the same bytes:
 ``fhir.resources.R4B.bundle.Bundle.model_validate(json.loads(body))``.
 Measured: real HTTP (httpx, one keep-alive connection, sequential requests) to a
-real uvicorn server running ``create_app(settings, run_relay=False)`` in a thread
-of this process, SQLite in a temp home: every request is read, validated
+real ``sluicegate serve`` process (API only: no worker, relay or Triton),
+SQLite in a temp home: every request is read, validated
 (media type, JSON, R4B models, rules), its work extracted, persisted (sealed work
 item + job + outbox + audit event, one transaction) and queued, and only then
 answered. Target: accepted bundles/s >= 0.5 x the raw parse rate.
@@ -38,6 +38,8 @@ import functools
 import itertools
 import json
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -49,13 +51,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
+import yaml
 from _common import load_now, machine, median, p90, table
 from fhir.resources.R4B.bundle import Bundle
 
 from sluicegate.adapters.fhir.parse import parse_bundle
-from sluicegate.app import create_app
-from sluicegate.core.config import Settings
 from sluicegate.core.interfaces import InvalidInput
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,26 +168,47 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def server(home: Path) -> Iterator[str]:
-    """A real uvicorn server on loopback in a thread; yields its base URL."""
-    settings = Settings.model_validate(
-        {"home": str(home), "database": {"auto_migrate": True}, "logging": {"level": "WARNING"}}
-    )
-    app = create_app(settings, run_relay=False)
+    """A real ``sluicegate serve`` in its own process (API only); yields its base URL.
+
+    Its own process, as in production: the benchmark's client threads must not
+    compete with the server for this interpreter's GIL.
+    """
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
+    config = {
+        "home": str(home),
+        "database": {"auto_migrate": True},
+        "api": {"port": port},
+        "worker": {"embedded": False},
+        "relay": {"embedded": False},
+        "inference": {"local_triton": {"enabled": False}},
+        "logging": {"level": "WARNING"},
+    }
+    path = home / "bench-config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
     try:
-        yield f"http://127.0.0.1:{port}"
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sluicegate serve did not start; see {home / 'serve.log'}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield base
     finally:
-        srv.should_exit = True
-        thread.join(timeout=15)
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 def post(client: httpx.Client, kind: Kind, body: bytes) -> None:
@@ -292,7 +313,7 @@ def concurrent_rate(base: str, kind: Kind, bodies: list[bytes], workers: int) ->
 def report(args: argparse.Namespace, selected: list[Kind], elapsed: float) -> None:
     print(
         f"FHIR ingest over HTTP benchmark: {args.repeats} repeats, {elapsed:.1f}s measured; "
-        f"uvicorn in-process thread, SQLite, sequential requests on one connection; "
+        f"`sluicegate serve` in its own process, SQLite, sequential requests on one connection; "
         f"{machine(args.load_at_start)}"
     )
     rows: list[list[str]] = []

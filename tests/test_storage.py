@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -73,7 +75,7 @@ def test_failure_mid_transaction_leaves_nothing(engine, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(audit, "record", broken)
+    monkeypatch.setattr(audit, "append", broken)
     with pytest.raises(RuntimeError):
         accept(engine, SEALER, "fhir", [item("a"), item("b")], max_attempts=3, lease_s=60)
     with Session(engine) as s:
@@ -98,3 +100,54 @@ def test_audit_chain_detects_an_edit(engine) -> None:
         s.execute(sa.text("UPDATE audit_events SET type = 'edited' WHERE seq = 2"))
         s.commit()
         assert audit.verify_chain(s, "t1") == 2
+
+
+def test_group_commit_answers_each_sender_after_its_commit(engine) -> None:
+    """Concurrent senders share transactions; each gets its own jobs, duplicates resolve."""
+    from concurrent.futures import wait
+
+    from sluicegate.core.ingest import GroupCommitter
+
+    committer = GroupCommitter(engine, SEALER, max_attempts=3, lease_s=60)
+    try:
+        futures = [committer.submit("fhir", [item(f"k{i}")]) for i in range(40)]
+        futures.append(committer.submit("fhir", [item("k0")]))  # same content again
+        wait(futures, timeout=60)
+        results = [f.result()[0] for f in futures]
+    finally:
+        committer.close()
+    assert all(r.created for r in results[:40])
+    assert not results[40].created and results[40].job_id == results[0].job_id
+    with Session(engine) as s:
+        assert len(s.exec(select(Job)).all()) == 40
+        assert len(s.exec(select(OutboxMessage)).all()) == 40
+        assert audit.verify_chain(s, "t1") is None
+
+
+def test_group_commit_isolates_a_failing_sender(engine, monkeypatch) -> None:
+    """A batch that fails is retried sender by sender: only the bad one fails."""
+    from sluicegate.core import ingest
+    from sluicegate.core.ingest import GroupCommitter
+
+    real_seal = ingest.seal_item
+
+    def seal(sealer, row_id, it):
+        if it.source_ref == "poison":
+            raise RuntimeError("cannot seal")
+        return real_seal(sealer, row_id, it)
+
+    monkeypatch.setattr(ingest, "seal_item", seal)
+    committer = GroupCommitter(engine, SEALER, max_attempts=3, lease_s=60)
+    try:
+        bad = item("p")
+        bad = dataclasses.replace(bad, source_ref="poison")
+        futures = [committer.submit("fhir", [item(f"g{i}")]) for i in range(5)]
+        poisoned = committer.submit("fhir", [bad])
+        good = [f.result(timeout=60)[0] for f in futures]
+        with pytest.raises(RuntimeError):
+            poisoned.result(timeout=60)
+    finally:
+        committer.close()
+    assert all(r.created for r in good)
+    with Session(engine) as s:
+        assert len(s.exec(select(Job)).all()) == 5

@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import Request
 
-from sluicegate.core.ingest import Accepted, accept
+from sluicegate.core.ingest import Accepted
 from sluicegate.core.interfaces import WorkItem
 from sluicegate.core.runtime import Runtime
 
@@ -39,18 +39,13 @@ async def read_body(request: Request) -> bytes:
 
 
 async def submit(request: Request, adapter: str, items: list[WorkItem]) -> list[Accepted]:
-    """Persist items durably (item + job + outbox in one transaction), then wake the relay."""
+    """Persist items durably (item + job + outbox in one transaction), then wake the relay.
+
+    Concurrent requests share transactions (group commit); each is answered
+    only after the one holding its items has committed.
+    """
     runtime = runtime_of(request)
-    pipeline = runtime.settings.pipeline
-    accepted = await asyncio.to_thread(
-        accept,
-        runtime.engine,
-        runtime.sealer,
-        adapter,
-        items,
-        max_attempts=pipeline.max_attempts,
-        lease_s=pipeline.lease_s,
-    )
+    accepted = await asyncio.wrap_future(runtime.committer().submit(adapter, items))
     relay = getattr(request.app.state, "relay", None)
     if relay is not None:
         relay.nudge()

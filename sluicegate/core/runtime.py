@@ -23,6 +23,7 @@ from sluicegate.core.interfaces import Adapter, Router
 from sluicegate.core.registry import load_object
 
 if TYPE_CHECKING:
+    from sluicegate.core.ingest import GroupCommitter
     from sluicegate.core.privacy.engine import PrivacyEngine
 
 T = TypeVar("T")
@@ -36,6 +37,7 @@ class Runtime:
     adapters: dict[str, Adapter]
     _router: Router | None = None
     _privacy: PrivacyEngine | None = field(default=None, repr=False)
+    _committer: GroupCommitter | None = field(default=None, repr=False)
     _celery: Celery | None = field(default=None, repr=False)
     _loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
 
@@ -52,6 +54,17 @@ class Runtime:
 
             self._privacy = PrivacyEngine.from_settings(self.settings)
         return self._privacy
+
+    def committer(self) -> GroupCommitter:
+        """Durable accept shared by concurrent senders (one transaction per group)."""
+        if self._committer is None:
+            from sluicegate.core.ingest import GroupCommitter
+
+            cfg = self.settings.pipeline
+            self._committer = GroupCommitter(
+                self.engine, self.sealer, max_attempts=cfg.max_attempts, lease_s=cfg.lease_s
+            )
+        return self._committer
 
     def celery(self) -> Celery:
         """The Celery app (publisher side) for this runtime's broker."""
@@ -90,6 +103,9 @@ class Runtime:
         self._release()
 
     def _release(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
         if self._celery is not None:
             self._celery.close()
             self._celery = None

@@ -1,8 +1,10 @@
 """A small but real FHIR R4 server for write-back tests (a test peer, not product code).
 
-It speaks the REST wire format over real HTTP (uvicorn on a free port, in a
-background thread) and validates everything it is sent with the same
-``fhir.resources`` R4B models Sluicegate uses:
+It speaks the REST wire format over real HTTP and validates everything it is
+sent with the same ``fhir.resources`` R4B models Sluicegate uses. It runs as
+its own process (``python -m tests.fhir_server --port N``, started by
+:class:`FhirServerProcess`), like the hospital's server would; tests inspect
+and script it through a small control API under ``/_control``:
 
 - ``POST [base]`` with a ``transaction`` Bundle: every entry must be a POST of
   its resource type; ``urn:uuid:`` references are resolved to the ids it
@@ -18,15 +20,19 @@ failures (e.g. a 503 burst with ``Retry-After``, or a 422) for the next requests
 
 from __future__ import annotations
 
+import argparse
 import json
-import threading
+import subprocess
+import sys
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fhir.resources.R4B import get_fhir_model_class
@@ -74,7 +80,7 @@ def fhir_response(status: int, body: Json | None = None, **headers: str) -> Resp
 
 @dataclass
 class FhirServer:
-    """The server's state; ``start()`` serves it on 127.0.0.1 until ``stop()``."""
+    """The server's state and its FastAPI app (served by :func:`main`)."""
 
     store: dict[str, dict[str, Json]] = field(default_factory=dict)
     script: deque[Scripted] = field(default_factory=deque)
@@ -98,26 +104,6 @@ class FhirServer:
 
     # ---- serving ----
 
-    def start(self) -> FhirServer:
-        port = free_port()
-        config = uvicorn.Config(
-            self.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("test FHIR server did not start")
-            time.sleep(0.02)
-        self.base_url = f"http://127.0.0.1:{port}/fhir"
-        return self
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-
     def app(self) -> FastAPI:
         app = FastAPI()
 
@@ -128,6 +114,22 @@ class FhirServer:
         @app.post("/fhir/{rtype}")
         async def create(rtype: str, request: Request) -> Response:
             return await self._handle(request, lambda body: self._create(rtype, body, request))
+
+        @app.get("/_control/state")
+        def state() -> dict[str, Any]:
+            received = [r.__dict__ for r in self.received]
+            return {"store": self.store, "received": received}
+
+        @app.post("/_control/fail_next")
+        async def fail_next(request: Request) -> dict[str, int]:
+            spec = await request.json()
+            self.fail_next(
+                spec["status"],
+                spec.get("times", 1),
+                retry_after=spec.get("retry_after"),
+                diagnostics=spec.get("diagnostics", "scripted failure"),
+            )
+            return {"queued": len(self.script)}
 
         @app.get("/fhir/{rtype}/{rid}")
         def read(rtype: str, rid: str) -> Response:
@@ -248,3 +250,88 @@ def _resolve(node: Any, ids: dict[str, str]) -> None:
             node["reference"] = ids[ref]
         for value in node.values():
             _resolve(value, ids)
+
+
+class FhirServerProcess:
+    """The server above in a process of its own, seen through its control API.
+
+    Offers what the tests use of :class:`FhirServer`: ``base_url``, ``store``,
+    ``received``, ``read``, ``fail_next`` and ``stop``.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}/fhir"
+        self._control = f"http://127.0.0.1:{self.port}/_control"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> FhirServerProcess:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fhir_server", "--port", str(self.port)],
+            cwd=Path(__file__).resolve().parents[1],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("test FHIR server process did not start")
+            try:
+                httpx.get(f"{self._control}/state", timeout=2).raise_for_status()
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+    def _state(self) -> dict[str, Any]:
+        state: dict[str, Any] = httpx.get(f"{self._control}/state", timeout=10).json()
+        return state
+
+    @property
+    def store(self) -> dict[str, dict[str, Json]]:
+        store: dict[str, dict[str, Json]] = self._state()["store"]
+        return store
+
+    @property
+    def received(self) -> list[Received]:
+        return [Received(**r) for r in self._state()["received"]]
+
+    def read(self, location: str) -> Json:
+        parts = location.split("/fhir/", 1)[-1].split("/")
+        return self.store[parts[0]][parts[1]]
+
+    def fail_next(
+        self,
+        status: int,
+        times: int = 1,
+        *,
+        retry_after: str | None = None,
+        diagnostics: str = "scripted failure",
+    ) -> None:
+        spec = {
+            "status": status,
+            "times": times,
+            "retry_after": retry_after,
+            "diagnostics": diagnostics,
+        }
+        httpx.post(f"{self._control}/fail_next", json=spec, timeout=10).raise_for_status()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="a small FHIR R4 server (test peer)")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    server = FhirServer(base_url=f"http://127.0.0.1:{args.port}/fhir")
+    uvicorn.run(server.app(), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

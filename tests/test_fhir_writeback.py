@@ -17,13 +17,14 @@ from sluicegate.core import webhooks
 from sluicegate.core.runtime import Runtime
 from sluicegate.core.tables import Job, WebhookDelivery, utcnow
 from tests.conftest import FAKE_INFERENCE, make_settings
-from tests.fhir_server import FhirServer
+from tests.fhir_server import FhirServerProcess
 from tests.test_webhooks import SECRET, Receiver, deliveries, make_due, run_job
 
 
 @pytest.fixture
-def his() -> Iterator[FhirServer]:
-    server = FhirServer().start()
+def his() -> Iterator[FhirServerProcess]:
+    """The hospital's FHIR server: a separate process speaking real FHIR REST."""
+    server = FhirServerProcess().start()
     yield server
     server.stop()
 

@@ -537,3 +537,68 @@ def test_openapi_lists_the_fhir_routes(client) -> None:
         "/fhir/r4/{rtype}/$validate",
         "/fhir/r4/metadata",
     } <= paths
+
+
+# --- conditional create ----------------------------------------------------------
+
+
+def _conditional(sample_json: dict[str, Any], kind: str, condition: str) -> dict[str, Any]:
+    doc = as_request_bundle(sample_json, kind)
+    doc["entry"][3]["request"]["ifNoneExist"] = condition
+    return doc
+
+
+@pytest.mark.parametrize("kind", ["transaction", "batch"])
+def test_if_none_exist_creates_once_then_points_at_the_first_job(client, sample_json, kind) -> None:
+    condition = "identifier=http://hospital.example/reports|RPT-0001"
+    first = post(client, "/fhir/r4", _conditional(sample_json, kind, condition)).json()
+    assert statuses(first)[3] == "202 Accepted"
+    job = first["entry"][3]["response"]["location"]
+    changed = _conditional(sample_json, kind, condition)
+    changed["entry"][3]["resource"]["conclusion"] = "Different content, same condition."
+    again = post(client, "/fhir/r4", changed)
+    assert again.status_code == 200
+    Bundle.model_validate(again.json())
+    assert statuses(again.json())[3] == "200 OK"
+    assert again.json()["entry"][3]["response"]["location"] == job
+    assert stored_rows(client) == 3  # one work item, job and outbox row: nothing new
+    other = post(client, "/fhir/r4", _conditional(sample_json, kind, condition + "-2")).json()
+    assert statuses(other)[3] == "202 Accepted"
+    assert other["entry"][3]["response"]["location"] != job
+
+
+@pytest.mark.parametrize(
+    ("condition", "code"),
+    [
+        ("subject=Patient/1", "not-supported"),
+        ("identifier=a|1&status=final", "not-supported"),
+        ("identifier=", "invalid"),
+        ("", "invalid"),
+    ],
+)
+def test_unsupported_conditions_are_refused_not_ignored(
+    client, sample_json, condition, code
+) -> None:
+    response = post(client, "/fhir/r4", _conditional(sample_json, "transaction", condition))
+    outcome = assert_outcome(response, 400, code)
+    assert outcome.issue[0].expression == ["Bundle.entry[3].request.ifNoneExist"]
+    assert stored_rows(client) == 0
+
+
+def test_if_none_exist_header_on_a_single_create(client, sample_json) -> None:
+    report = next(
+        e["resource"]
+        for e in sample_json["entry"]
+        if e["resource"]["resourceType"] == "DiagnosticReport"
+    )
+    report = {**report, "subject": {"display": "Patient"}}
+    report.pop("basedOn", None)
+    report.pop("imagingStudy", None)
+    headers = {**FHIR, "If-None-Exist": "identifier=urn:x|R-77"}
+    first = post(client, "/fhir/r4/DiagnosticReport", report, headers)
+    assert first.status_code == 202, first.text
+    again = post(client, "/fhir/r4/DiagnosticReport", report | {"conclusion": "Other."}, headers)
+    assert again.status_code == 200
+    assert again.headers["location"] == first.headers["content-location"]
+    bad = post(client, "/fhir/r4/DiagnosticReport", report, {**FHIR, "If-None-Exist": "code=x"})
+    assert_outcome(bad, 400, "not-supported")

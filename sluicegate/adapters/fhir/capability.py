@@ -107,6 +107,7 @@ def _work_type(rtype: str) -> dict[str, Any]:
             }
         ],
         "operation": [_validate_operation()],
+        "conditionalCreate": True,  # identifier=[system]|value only; see adapters/fhir/conditional
     }
     if rtype == "DiagnosticReport":
         entry["interaction"] += [

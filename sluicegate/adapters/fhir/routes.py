@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 
 from sluicegate.adapters.fhir.async_status import UnknownStatus, poll, status_token
 from sluicegate.adapters.fhir.capability import WORK_TYPES, capability_statement
+from sluicegate.adapters.fhir.conditional import keyed, parse_condition
 from sluicegate.adapters.fhir.negotiate import negotiate, wants_async
 from sluicegate.adapters.fhir.outcome import operation_outcome
 from sluicegate.adapters.fhir.parse import parse_document
@@ -152,7 +153,13 @@ def build_router(adapter: FhirAdapter, name: str, tenant: str) -> APIRouter:
             )
         except InvalidInput as exc:
             raise InvalidInput([relocate(i, rtype) for i in exc.issues], exc.status) from None
+        condition = request.headers.get("if-none-exist")
+        if condition is not None:
+            criteria = parse_condition(condition, "If-None-Exist")
+            items = [keyed(item, rtype, criteria) for item in items]
         accepted = await submit(request, name, items)
+        if condition is not None and accepted and not any(a.created for a in accepted):
+            return _matched(accepted)
         return _accepted(accepted_issues(accepted), accepted, request)
 
     # Registered last, so any router mounted earlier keeps its own methods.
@@ -218,6 +225,16 @@ def _accepted(issues: list[Issue], accepted: list[Accepted], request: Request) -
         response.headers["Content-Location"] = f"/fhir/r4/_async/{token}"
     else:
         response.headers["Content-Location"] = f"/jobs/{accepted[0].job_id}"
+    return response
+
+
+def _matched(accepted: list[Accepted]) -> JSONResponse:
+    """A conditional create that matched: 200 with the existing job, nothing created."""
+    text = f"a resource matching If-None-Exist was created before, as job {accepted[0].job_id}"
+    response = outcome_response([Issue("information", "informational", text)], 200)
+    response.headers["Location"] = response.headers["Content-Location"] = (
+        f"/jobs/{accepted[0].job_id}"
+    )
     return response
 
 

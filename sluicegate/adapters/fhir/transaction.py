@@ -10,6 +10,7 @@ judged on their own), and the Bundle is parsed again until it is clean.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from sluicegate.adapters.fhir.conditional import keyed, parse_condition
 from sluicegate.adapters.fhir.outcome import operation_outcome
 from sluicegate.core.ingest import Accepted
 from sluicegate.core.interfaces import InvalidInput, Issue, WorkItem
@@ -40,6 +42,7 @@ class Plan:
     items: list[WorkItem]
     item_entries: list[int]  # the entry each item came from
     failed: dict[int, InvalidInput] = field(default_factory=dict)  # batch only
+    conditional: frozenset[int] = frozenset()  # entries created with ifNoneExist
 
 
 def bundle_kind(doc: Any) -> str | None:
@@ -58,7 +61,9 @@ def plan_transaction(doc: dict[str, Any], parse: Parser) -> Plan:
         issues = [i for exc in problems.values() for i in exc.issues]
         raise InvalidInput(issues, status=next(iter(problems.values())).status)
     items = parse(_dump(doc))
-    return Plan("transaction", len(entries), items, _entry_of(entries, items))
+    return _with_conditions(
+        Plan("transaction", len(entries), items, _entry_of(entries, items)), entries
+    )
 
 
 def plan_batch(doc: dict[str, Any], parse: Parser) -> Plan:
@@ -77,8 +82,22 @@ def plan_batch(doc: dict[str, Any], parse: Parser) -> Plan:
             failed.update(blamed)
             bare |= stubs
             continue
-        return Plan("batch", len(entries), items, _entry_of(stubbed, items), failed)
+        plan = Plan("batch", len(entries), items, _entry_of(stubbed, items), failed)
+        return _with_conditions(plan, entries)
     return Plan("batch", len(entries), [], [], failed)
+
+
+def _with_conditions(plan: Plan, entries: list[Any]) -> Plan:
+    """Key each item from a conditional create by its condition (see :mod:`.conditional`)."""
+    items, conditional = list(plan.items), set()
+    for n, index in enumerate(plan.item_entries):
+        request = entries[index].get("request") or {}
+        if "ifNoneExist" in request:
+            at = f"Bundle.entry[{index}].request.ifNoneExist"
+            rtype = entries[index]["resource"]["resourceType"]
+            items[n] = keyed(items[n], rtype, parse_condition(request["ifNoneExist"], at))
+            conditional.add(index)
+    return dataclasses.replace(plan, items=items, conditional=frozenset(conditional))
 
 
 def response_bundle(plan: Plan, accepted: list[Accepted]) -> dict[str, Any]:
@@ -125,6 +144,9 @@ def _entry_response(plan: Plan, index: int, jobs: list[Accepted]) -> dict[str, A
         return {"status": status_line(refused.status), "outcome": operation_outcome(refused.issues)}
     if not jobs:
         return {"status": "200 OK"}  # context (a Patient, say): read, not a job of its own
+    if index in plan.conditional and not jobs[0].created:
+        # Conditional create matched an earlier one: nothing new, point at what exists.
+        return {"status": "200 OK", "location": f"/jobs/{jobs[0].job_id}"}
     return {
         "status": "202 Accepted",
         "location": f"/jobs/{jobs[0].job_id}",
@@ -164,6 +186,14 @@ def _request_problem(index: int, raw: Any) -> InvalidInput | None:
     resource = raw.get("resource")
     if not isinstance(resource, dict):
         return _refuse(400, "required", f"A {method} entry needs a resource.", f"{at}.resource")
+    if "ifNoneExist" in request:
+        if method != "POST":
+            message = "ifNoneExist applies only to a POST (conditional create)."
+            return _refuse(400, "invalid", message, f"{at}.request.ifNoneExist")
+        try:
+            parse_condition(request["ifNoneExist"], f"{at}.request.ifNoneExist")
+        except InvalidInput as exc:
+            return exc
     url, rtype = request.get("url"), resource.get("resourceType")
     # Without a resourceType the validator has the better message.
     if isinstance(url, str) and isinstance(rtype, str) and not _url_names(url, method, resource):

@@ -207,6 +207,19 @@ def test_render_model_version_only_when_the_model_id_has_one(
     assert "identifier" not in device  # no backend id given
 
 
+def test_render_model_version_reported_by_the_backend_wins(item: WorkItem) -> None:
+    gen = Generation(
+        text="x",
+        backend_id="t",
+        model="smollm2",
+        zone=Zone.ONPREM,
+        latency_s=1.0,
+        model_version="3",
+    )
+    device = by_type(render(item, generation=gen), "Device")[0]
+    assert [v["value"] for v in device["version"]] == ["3"]
+
+
 def test_render_without_a_usable_latency_has_no_period(item: WorkItem) -> None:
     gen = Generation(text="x", backend_id="b", model="m", zone=Zone.ONPREM, latency_s=float("nan"))
     prov = by_type(render(item, generation=gen), "Provenance")[0]

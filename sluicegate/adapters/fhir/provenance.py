@@ -56,7 +56,11 @@ def portable_ref(ref: Json, rtype: str | None = None) -> Json | None:
 
 
 def model_device(generation: Generation, rid: str) -> Json:
-    """The model that wrote the text; its owner and manufacturer are not known here."""
+    """The model that wrote the text; its owner and manufacturer are not known here.
+
+    The version is the one the backend reported (Triton's model version, the
+    cloud API's model id), else a ``name@version`` / ``name:tag`` suffix.
+    """
     model = generation.model or "unknown"
     device: Json = {"resourceType": "Device", "id": rid}
     if generation.backend_id:
@@ -65,7 +69,7 @@ def model_device(generation: Generation, rid: str) -> Json:
         ]
     device["deviceName"] = [{"name": model, "type": "model-name"}]
     device["type"] = {"text": "AI language model"}
-    model_version = _model_version(model)
+    model_version = generation.model_version or _model_version(model)
     if model_version:
         device["version"] = [{"type": {"text": "model version"}, "value": model_version}]
     return device

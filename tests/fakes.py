@@ -9,6 +9,7 @@ real router is.
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
 from sluicegate.core.config import Settings
 from sluicegate.core.interfaces import (
@@ -55,3 +56,39 @@ class ScriptedRouter:
 
 def build_scripted_router(settings: Settings) -> ScriptedRouter:
     return ScriptedRouter()
+
+
+class RecordingBackend:
+    """A backend that records every request it is sent, by backend id.
+
+    Built from config like any backend (``factory: tests.fakes:RecordingBackend``),
+    so the real router and policy decide what reaches it. Its answer echoes
+    the findings it received: surrogates sent to it come back in the draft,
+    exactly what re-identification must undo.
+    """
+
+    sent: dict[str, list[GenerationRequest]] = {}
+
+    def __init__(self, backend_id: str, cfg: Any) -> None:
+        self.id = backend_id
+        self.zone = Zone(cfg.zone)
+        self.model = cfg.model
+        RecordingBackend.sent[backend_id] = []
+
+    async def generate(self, request: GenerationRequest) -> Generation:
+        RecordingBackend.sent[self.id].append(request)
+        findings = request.inputs.get("findings", "")
+        return Generation(
+            text=f"FINDINGS: {findings}\nIMPRESSION: 1. As described.",
+            backend_id=self.id,
+            model=self.model,
+            zone=self.zone,
+            latency_s=0.001,
+            finish_reason="stop",
+        )
+
+    async def health(self) -> bool:
+        return True
+
+    async def aclose(self) -> None:
+        return None

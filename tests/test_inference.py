@@ -219,14 +219,16 @@ def test_non_sensitive_work_prefers_onprem(sensitivity: Sensitivity) -> None:
     assert cloud.received == [] and b.received == []
 
 
-def test_non_sensitive_work_falls_back_to_cloud_in_order() -> None:
+def test_non_sensitive_work_never_falls_back_across_zones() -> None:
+    # Fallback stays in the trust zone, and uncleared work never reaches the cloud
+    # (tests/test_router_policy.py covers the policy in full).
     cloud, a, b = fleet(onprem_down=True)
     order: list[str] = []
     for backend in (cloud, a, b):
         backend.calls = order
-    result = run(PolicyRouter([cloud, a, b]).generate(request(Sensitivity.DEIDENTIFIED)))
-    assert result.backend_id == "cloud"
-    assert order == ["onprem-a", "onprem-b", "cloud"]
+    with pytest.raises(BackendUnavailable, match="no backend available"):
+        run(PolicyRouter([cloud, a, b]).generate(request(Sensitivity.DEIDENTIFIED)))
+    assert order == ["onprem-a", "onprem-b"]
 
 
 def test_generation_failed_is_not_retried_elsewhere() -> None:

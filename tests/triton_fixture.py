@@ -48,6 +48,7 @@ class LocalTriton:
     model: str
     log_path: Path
     startup_s: float
+    pid: int = 0  # leader of the server's own process group (for kill tests)
 
     @property
     def decoupled_model(self) -> str:
@@ -144,6 +145,7 @@ def running_local_triton(workspace: Path, model: str = MODEL_NAME) -> Iterator[L
             model=model,
             log_path=log_path,
             startup_s=time.monotonic() - started,
+            pid=proc.pid,
         )
     finally:
         _stop(proc)

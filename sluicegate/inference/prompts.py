@@ -98,6 +98,27 @@ def summary(inputs: Mapping[str, str]) -> list[Message]:
     ]
 
 
+FINANCIAL_SYSTEM = (
+    "You write short financial summaries for analysts. Use ONLY the computed facts, ratios "
+    "and check results given; never calculate, estimate or invent a number. Quote figures "
+    "exactly as given, or rounded (for example '$1.2 billion' or '12.5%'). Do not mention "
+    "account numbers, IBANs or the names of people. Write 3 to 6 sentences of plain prose."
+)
+
+
+@register_prompt("financial_summary")
+def financial_summary(inputs: Mapping[str, str]) -> list[Message]:
+    """Narrative from the finance adapter's computed facts only (numbers are grounded later)."""
+    user = (
+        f"Entity: {_field(inputs, 'entity')}\n"
+        f"Period: {_field(inputs, 'period')}\n"
+        f"Currency: {_field(inputs, 'currency')}\n\n"
+        f"{_field(inputs, 'facts', required=True)}\n\n"
+        "Summarise the financial position and performance from these facts."
+    )
+    return [Message("system", FINANCIAL_SYSTEM), Message("user", user)]
+
+
 def format_chat(messages: list[Message], template: str = "chatml") -> str:
     """Render messages as one prompt string, ending where the assistant speaks.
 

@@ -11,17 +11,25 @@ The model's metadata and config are read once, so that
   allows: gRPC streaming, or the HTTP ``generate`` endpoint, since the plain
   ``infer`` APIs refuse them.
 
+``stream()`` hands out text as it is generated: the HTTP ``generate_stream``
+extension (SSE without ``[DONE]``; an error arrives as an event under a 200) or
+gRPC streaming for decoupled models; a non-decoupled model answers in one piece.
+``<think>`` blocks of reasoning models are removed either way.
+
 Failures are sorted for the pipeline: :class:`BackendUnavailable` is retried
-later (same zone), :class:`GenerationFailed` is final. Error messages name the
-backend and URL, never the prompt: it is PHI for sensitive work.
+later (same zone), :class:`GenerationFailed` is final. A model that is not
+ready (loading, unloading) is unavailable; an unknown model is a config error.
+Error messages name the backend and URL, never the prompt: it is PHI for
+sensitive work.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -37,7 +45,10 @@ from sluicegate.core.interfaces import (
     GenerationRequest,
     Zone,
 )
+from sluicegate.inference.errors import safe_reason
 from sluicegate.inference.prompts import build_messages, format_chat, stop_sequences, strip_think
+from sluicegate.inference.sse import iter_sse
+from sluicegate.inference.streams import GenerationStream, ThinkFilter
 
 # gRPC codes that mean "try again later"; every other code is a final answer.
 _RETRYABLE_GRPC = {
@@ -54,8 +65,11 @@ _PERMANENT_HTTP_5XX = {501, 505}  # "not implemented": retrying cannot help
 # its class name in the message tells it apart from a server fault.
 _BAD_PARAMETER_MARKER = "PyTritonBadParameterError"
 _RETURN_FLAGS = ("return_finish_reason", "return_num_input_tokens", "return_num_output_tokens")
+_STREAM_FIELDS = ("text_output", "finish_reason", "num_input_tokens", "num_output_tokens")
 _HEALTH_TIMEOUT_S = 5.0
-_MAX_REASON_CHARS = 200
+# Triton's words for a model that is loading or being unloaded: try again later. (An
+# unknown model or version is a configuration error and stays permanent.)
+_MODEL_NOT_READY = re.compile(r"not ready|no available versions|unavailable", re.IGNORECASE)
 
 
 def split_url(url: str, protocol: str) -> tuple[str, bool]:
@@ -84,6 +98,7 @@ def _without_userinfo(url: str) -> str:
 class _ModelInfo:
     inputs: frozenset[str]
     decoupled: bool
+    batched: bool = False  # max_batch_size > 0: every tensor gets a leading batch dim
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,37 @@ class _Reply:
     finish_reason: str | None
     prompt_tokens: int | None
     completion_tokens: int | None
+    model_version: str = ""
+
+
+@dataclass
+class _Totals:
+    """Streamed responses summed up: vLLM counts each response's own tokens."""
+
+    parts: list[str]
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    model_version: str = ""
+
+    def add(self, text: str, finish: Any, n_in: Any, n_out: Any, version: Any = None) -> None:
+        if text:
+            self.parts.append(text)
+        self.finish_reason = _opt_str(finish) or self.finish_reason
+        if (tokens_in := _opt_int(n_in)) is not None:
+            self.prompt_tokens = max(self.prompt_tokens or 0, tokens_in)
+        if (tokens_out := _opt_int(n_out)) is not None:
+            self.completion_tokens = (self.completion_tokens or 0) + tokens_out
+        self.model_version = _opt_str(version) or self.model_version
+
+    def reply(self) -> _Reply:
+        return _Reply(
+            "".join(self.parts),
+            self.finish_reason,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.model_version,
+        )
 
 
 class TritonBackend:
@@ -151,7 +197,16 @@ class TritonBackend:
             finish_reason=reply.finish_reason,
             prompt_tokens=reply.prompt_tokens,
             completion_tokens=reply.completion_tokens,
+            model_version=reply.model_version or self._cfg.model_version,
         )
+
+    def stream(self, request: GenerationRequest) -> GenerationStream:
+        """Text as it is generated; ``.generation`` holds the whole answer afterwards.
+
+        Nothing is retried here: a failure raises :class:`BackendUnavailable` or
+        :class:`GenerationFailed` like :meth:`generate` (the router decides).
+        """
+        return GenerationStream(lambda out: self._stream(request, out))
 
     async def health(self) -> bool:
         """True when the server is live and the model is ready; never raises."""
@@ -191,10 +246,26 @@ class TritonBackend:
             finish_reason=_opt_str(_first(result, "finish_reason")),
             prompt_tokens=_opt_int(_first(result, "num_input_tokens")),
             completion_tokens=_opt_int(_first(result, "num_output_tokens")),
+            model_version=_response_version(result),
         )
 
     async def _stream_infer(self, values: dict[str, np.ndarray]) -> _Reply:
         """Decoupled model over gRPC: one request on a stream, gather every response."""
+        totals = _Totals([])
+        async for result in self._grpc_responses(values):
+            totals.add(
+                _as_str(_first(result, "text_output") or b""),
+                _first(result, "finish_reason"),
+                _first(result, "num_input_tokens"),
+                _first(result, "num_output_tokens"),
+                _response_version(result),
+            )
+        if not totals.parts:
+            raise GenerationFailed(f"{self._where} answered without a text_output tensor")
+        return totals.reply()
+
+    async def _grpc_responses(self, values: dict[str, np.ndarray]) -> AsyncIterator[Any]:
+        """Each response of one request on a gRPC stream (decoupled models)."""
         import grpc
         from tritonclient.utils import InferenceServerException
 
@@ -205,10 +276,6 @@ class TritonBackend:
                 "inputs": self._infer_inputs(values),
             }
 
-        parts: list[str] = []
-        finish: str | None = None
-        prompt_tokens: int | None = None
-        completion_tokens: int | None = None
         responses = self._client_or_new().stream_infer(
             inputs_iterator=one_request(), stream_timeout=self._cfg.timeout_s
         )
@@ -216,35 +283,104 @@ class TritonBackend:
             async for result, error in responses:
                 if error is not None:
                     raise error
-                text = _first(result, "text_output")
-                if text is not None:
-                    parts.append(_as_str(text))
-                finish = _opt_str(_first(result, "finish_reason")) or finish
-                n_in = _opt_int(_first(result, "num_input_tokens"))
-                prompt_tokens = max(prompt_tokens or 0, n_in) if n_in is not None else prompt_tokens
-                n_out = _opt_int(_first(result, "num_output_tokens"))
-                if n_out is not None:  # vLLM counts the tokens of each response
-                    completion_tokens = (completion_tokens or 0) + n_out
+                yield result
         except grpc.RpcError as exc:  # mid-stream failures arrive unwrapped
             raise InferenceServerException(msg=exc.details(), status=str(exc.code())) from None
-        if not parts:
-            raise GenerationFailed(f"{self._where} answered without a text_output tensor")
-        return _Reply("".join(parts), finish, prompt_tokens, completion_tokens)
+
+    async def _sse_responses(self, values: dict[str, np.ndarray]) -> AsyncIterator[dict[str, Any]]:
+        """Each event of the HTTP ``generate_stream`` extension (no ``[DONE]`` ends it)."""
+        from tritonclient.utils import InferenceServerException
+
+        body = {name: _json_value(array) for name, array in values.items()}
+        async with self._http_client().stream(
+            "POST", f"{self._model_path()}/generate_stream", json=body
+        ) as response:
+            if response.status_code != 200:
+                await response.aread()
+                raise InferenceServerException(
+                    msg=_error_of(response), status=str(response.status_code)
+                )
+            async for event in iter_sse(response.aiter_lines()):
+                try:
+                    data = json.loads(event.data)
+                except ValueError:
+                    raise InferenceServerException(
+                        msg="malformed stream event", status="502"
+                    ) from None
+                if not isinstance(data, dict):
+                    raise InferenceServerException(msg="malformed stream event", status="502")
+                if "error" in data:  # a failure reported under HTTP 200
+                    raise InferenceServerException(msg=str(data["error"]), status="")
+                yield data
+
+    async def _stream(
+        self, request: GenerationRequest, out: GenerationStream
+    ) -> AsyncGenerator[str, None]:
+        prompt = format_chat(build_messages(request.task, request.inputs), self._cfg.chat_template)
+        max_tokens = request.max_tokens or self._cfg.max_tokens
+        started = time.monotonic()
+        deadline = started + self._cfg.timeout_s
+        think = ThinkFilter()
+        totals = _Totals([])
+        try:
+            info = await asyncio.wait_for(self._model_info(), self._cfg.timeout_s)
+            if not info.decoupled:  # one response only: answer in one piece
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                    reply = await self._infer(self._tensor_values(prompt, max_tokens, info.inputs))
+                text = reply.text
+                if "exclude_input_in_output" not in info.inputs and text.startswith(prompt):
+                    text = text[len(prompt) :]
+                totals.add(text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens)
+                totals.model_version = reply.model_version
+                if visible := strip_think(text):
+                    yield visible
+            else:
+                values = self._tensor_values(prompt, max_tokens, info.inputs, stream=True)
+                events: AsyncIterator[Any] = (
+                    self._grpc_responses(values)
+                    if self._cfg.protocol == "grpc"
+                    else self._sse_responses(values)
+                )
+                async for event in events:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError
+                    if isinstance(event, dict):
+                        fields = [event.get(k) for k in _STREAM_FIELDS]
+                        version = event.get("model_version")
+                    else:
+                        fields = [_first(event, k) for k in _STREAM_FIELDS]
+                        version = _response_version(event)
+                    delta = _as_str(fields[0] or b"")
+                    totals.add(delta, fields[1], fields[2], fields[3], version)
+                    if visible := think.feed(delta):
+                        yield visible
+                if tail := think.flush():
+                    yield tail
+        except TimeoutError:
+            raise BackendUnavailable(
+                f"{self._where} did not finish within {self._cfg.timeout_s:g}s"
+            ) from None
+        except Exception as exc:
+            raise self._classify(exc, request.inputs) from None
+        reply = totals.reply()
+        out.generation = Generation(
+            text=strip_think(reply.text),
+            backend_id=self.id,
+            model=self.model,
+            zone=self.zone,
+            latency_s=time.monotonic() - started,
+            finish_reason=reply.finish_reason,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            model_version=reply.model_version or self._cfg.model_version,
+        )
 
     async def _generate_endpoint(self, values: dict[str, np.ndarray]) -> _Reply:
         """Decoupled model over HTTP: the ``generate`` extension (``infer`` answers 501)."""
         from tritonclient.utils import InferenceServerException
 
-        if self._http is None:
-            scheme = "https" if self._tls else "http"
-            self._http = httpx.AsyncClient(
-                base_url=f"{scheme}://{self._target}", timeout=self._cfg.timeout_s
-            )
-        path = f"/v2/models/{quote(self.model)}"
-        if self._cfg.model_version:
-            path += f"/versions/{quote(self._cfg.model_version)}"
         body = {name: _json_value(array) for name, array in values.items()}
-        response = await self._http.post(f"{path}/generate", json=body)
+        response = await self._http_client().post(f"{self._model_path()}/generate", json=body)
         try:
             data = response.json()
         except ValueError:
@@ -259,9 +395,25 @@ class TritonBackend:
             finish_reason=_opt_str(data.get("finish_reason")),
             prompt_tokens=_opt_int(data.get("num_input_tokens")),
             completion_tokens=_opt_int(data.get("num_output_tokens")),
+            model_version=_opt_str(data.get("model_version")) or "",
         )
 
     # --------------------------------------------------------------- internals
+
+    def _http_client(self) -> httpx.AsyncClient:
+        """Plain HTTP for Triton's ``generate`` extension (tritonclient has no API for it)."""
+        if self._http is None:
+            scheme = "https" if self._tls else "http"
+            self._http = httpx.AsyncClient(
+                base_url=f"{scheme}://{self._target}", timeout=self._cfg.timeout_s
+            )
+        return self._http
+
+    def _model_path(self) -> str:
+        path = f"/v2/models/{quote(self.model)}"
+        if self._cfg.model_version:
+            path += f"/versions/{quote(self._cfg.model_version)}"
+        return path
 
     def _client_or_new(self) -> Any:
         # Created lazily: aiohttp sessions and gRPC aio channels bind to the running loop.
@@ -295,11 +447,12 @@ class TritonBackend:
             self._info = _ModelInfo(
                 inputs=frozenset(i["name"] for i in meta.get("inputs", [])),
                 decoupled=bool(policy.get("decoupled", False)),
+                batched=int(config.get("max_batch_size") or 0) > 0,
             )
         return self._info
 
     def _tensor_values(
-        self, prompt: str, max_tokens: int, declared: frozenset[str]
+        self, prompt: str, max_tokens: int, declared: frozenset[str], *, stream: bool = False
     ) -> dict[str, np.ndarray]:
         values = {"text_input": np.array([prompt.encode()], dtype=np.object_)}
         if "sampling_parameters" in declared:
@@ -309,14 +462,22 @@ class TritonBackend:
             }
             if stop := stop_sequences(self._cfg.chat_template):
                 params["stop"] = stop
+            if self._cfg.seed is not None:
+                params["seed"] = self._cfg.seed
             values["sampling_parameters"] = np.array([json.dumps(params).encode()], np.object_)
-        elif "max_tokens" in declared:
+        elif "max_tokens" in declared:  # TensorRT-LLM: one tensor per sampling option
             values["max_tokens"] = np.array([max_tokens], dtype=np.int32)
+            if "temperature" in declared:
+                values["temperature"] = np.array([self._cfg.temperature], dtype=np.float32)
+            if "random_seed" in declared and self._cfg.seed is not None:
+                values["random_seed"] = np.array([self._cfg.seed], dtype=np.uint64)
+            if "stop_words" in declared and (stop := stop_sequences(self._cfg.chat_template)):
+                values["stop_words"] = np.array([w.encode() for w in stop], dtype=np.object_)
         for flag in ("exclude_input_in_output", *_RETURN_FLAGS):
             if flag in declared:
                 values[flag] = np.array([True], dtype=np.bool_)
-        if "stream" in declared:  # required by some vLLM model configs
-            values["stream"] = np.array([False], dtype=np.bool_)
+        if "stream" in declared or stream:  # required by some vLLM model configs
+            values["stream"] = np.array([stream], dtype=np.bool_)
         return values
 
     def _infer_inputs(self, values: dict[str, np.ndarray]) -> list[Any]:
@@ -326,8 +487,11 @@ class TritonBackend:
             import tritonclient.http as mod
         from tritonclient.utils import np_to_triton_dtype
 
+        batched = self._info is not None and self._info.batched
         tensors = []
         for name, array in values.items():
+            if batched:  # a batch of one request
+                array = array.reshape(1, *array.shape)
             tensor = mod.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
             tensor.set_data_from_numpy(array)
             tensors.append(tensor)
@@ -343,16 +507,18 @@ class TritonBackend:
             status = str(exc.status() or "")
             message = str(exc.message() or "")
             detail = f"{self._where} failed ({status or 'error'}): {_safe_reason(message, inputs)}"
-            if _BAD_PARAMETER_MARKER in message:
+            if _BAD_PARAMETER_MARKER in message or "ValueError" in message:
                 return GenerationFailed(detail)
+            if _MODEL_NOT_READY.search(message):
+                return BackendUnavailable(detail)
             if status.removeprefix("StatusCode.") in _RETRYABLE_GRPC:
                 return BackendUnavailable(detail)
             if status.isdigit():
                 code = int(status)
                 if code == 429 or (code >= 500 and code not in _PERMANENT_HTTP_5XX):
                     return BackendUnavailable(detail)
-            if not status and "connect" in message.lower():
-                return BackendUnavailable(detail)
+            if not status and ("connect" in message.lower() or "Exception" in message):
+                return BackendUnavailable(detail)  # incl. a model's crash reported mid-stream
             return GenerationFailed(detail)
         if isinstance(exc, (OSError, httpx.TransportError)) or _is_aiohttp_error(exc):
             # Connection refused/reset, DNS failure, server hung up mid-answer.
@@ -373,16 +539,33 @@ def _safe_reason(message: str, inputs: Mapping[str, str]) -> str:
     marker = f"{_BAD_PARAMETER_MARKER}: "
     if marker in message:
         message = message.split(marker, 1)[1]
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    reason = lines[0] if lines else "no detail"
-    if len(reason) > _MAX_REASON_CHARS:
-        reason = reason[:_MAX_REASON_CHARS] + "..."
-    for value in inputs.values():
-        for line in str(value).splitlines():
-            fragment = line.strip()
-            if len(fragment) >= 4 and fragment in reason:
-                return "[server message withheld: it repeated request text]"
-    return reason
+    return safe_reason(message, inputs.values())
+
+
+def _error_of(response: httpx.Response) -> str:
+    """The ``error`` of a JSON body, or of the first event of an SSE one (generate_stream)."""
+    text = response.text.strip()
+    if text.startswith("data:"):
+        text = text.removeprefix("data:").split("\n\n", 1)[0].strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return "response is not JSON"
+    return str(data.get("error", "")) if isinstance(data, dict) else ""
+
+
+def _response_version(result: Any) -> str:
+    """``model_version`` of an infer response (HTTP: dict, gRPC: protobuf)."""
+    try:
+        response = result.get_response()
+    except Exception:
+        return ""
+    version = (
+        response.get("model_version")
+        if isinstance(response, dict)
+        else getattr(response, "model_version", "")
+    )
+    return str(version or "")
 
 
 def _json_value(array: np.ndarray) -> Any:

@@ -1,0 +1,185 @@
+"""What real feeds send, read before the ACK: endings, BOM, escapes, documents, junk."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from hl7apy.parser import parse_message
+
+from sluicegate.adapters.hl7v2.ack import build_ack
+from sluicegate.adapters.hl7v2.er7 import DEFAULT_ENCODING, escape, split_lines, unescape
+from sluicegate.adapters.hl7v2.extract import extract
+from sluicegate.adapters.hl7v2.parse import Hl7Error, read_message
+from tests.conftest import CORPUS
+
+BASE = [
+    "MSH|^~\\&|RIS|HOSP|SG|SG|20250102||ORU^R01|C1|P|2.5",
+    "PID|1||MRN1^^^HOSP^MR||Doe^Jane||19700101|F",
+    "OBR|1|P1|F1|XR^XR CHEST 2V^L",
+    "OBX|1|TX|||Lungs clear.~Heart normal. \\T\\ stable\\.br\\No effusion \\F\\ pipe",
+    "ZDS|1.2.3^EPIC",
+]
+
+
+def findings(text: str | bytes) -> str:
+    [item] = extract(read_message(text), tenant="t", channel="c").items
+    return item.prompt_inputs["findings"]
+
+
+@pytest.mark.parametrize("ending", ["\r", "\n", "\r\n"])
+def test_segment_endings_bom_and_trailing_whitespace(ending: str) -> None:
+    raw = ("\ufeff" + ending.join(BASE) + ending + "  \n\n").encode("utf-8")
+    text = findings(raw)
+    # repetitions are line breaks; escapes resolved; Z-segment ignored
+    assert text == "Lungs clear.\nHeart normal. & stable\nNo effusion | pipe"
+
+
+def test_encoding_characters_from_msh_are_honoured() -> None:
+    other = [s.replace("|", "#").replace("^", "@") for s in BASE[:3]]
+    other[0] = "MSH#@~\\&#RIS#HOSP#SG#SG#20250102##ORU@R01#C2#P#2.5"
+    other.append("OBX#1#FT###Line one\\.br\\with a literal | and ^ inside")
+    assert findings("\r".join(other)) == "Line one\nwith a literal | and ^ inside"
+
+
+def test_latin1_feed_and_hex_escape() -> None:
+    raw = "\r".join([*BASE[:3], "OBX|1|TX|||Perfusion ±60% \\XB0\\"]).encode("latin-1")
+    assert findings(raw) == "Perfusion ±60% °"
+
+
+def test_msh18_latin1_is_honoured() -> None:
+    header = BASE[0] + "||||||8859/1"
+    # These latin-1 bytes happen to be valid UTF-8 too ("é"); MSH-18 decides.
+    raw = "\r".join([header, *BASE[1:3], "OBX|1|TX|||Ã© normal"]).encode("latin-1")
+    assert findings(raw) == "Ã© normal"
+
+
+def test_embedded_text_document_with_stray_carriage_returns() -> None:
+    doc = base64.b64encode(
+        b"<ClinicalDocument><text>Mild degenerative change.</text></ClinicalDocument>"
+    ).decode()
+    broken = doc[:20] + "\r" + doc[20:]  # a stray CR inside the base64
+    text = "\r".join([*BASE[:3], f"OBX|1|ED|||^text^XML^Base64^{broken}||||||F"])
+    assert findings(text) == "Mild degenerative change."
+
+
+def test_stray_line_outside_obx_is_an_error() -> None:
+    with pytest.raises(Hl7Error) as bad:
+        read_message("\r".join([BASE[0], "not a segment", *BASE[1:]]))
+    assert bad.value.ack_code == "AE" and bad.value.code == "100"
+
+
+@pytest.mark.parametrize(
+    ("change", "ack", "code"),
+    [
+        (("ORU^R01", "ORU^R02"), "AR", "201"),
+        (("ORU^R01", "RDE^O11"), "AR", "200"),
+        (("|2.5", "|2.2"), "AR", "203"),
+        (("|P|", "|X|"), "AR", "202"),
+        (("|C1|", "||"), "AR", "101"),
+        (("^~\\&", "^^\\&"), "AR", "102"),
+    ],
+)
+def test_msh_problems_are_rejected(change: tuple[str, str], ack: str, code: str) -> None:
+    with pytest.raises(Hl7Error) as bad:
+        read_message("\r".join([BASE[0].replace(*change, 1), *BASE[1:]]))
+    assert (bad.value.ack_code, bad.value.code) == (ack, code)
+    assert "Doe" not in str(bad.value)  # never a value in the error
+
+
+def test_missing_segment_is_a_content_error() -> None:
+    with pytest.raises(Hl7Error) as bad:
+        read_message("\r".join([BASE[0], *BASE[2:]]))
+    assert bad.value.ack_code == "AE" and bad.value.location and bad.value.location.segment == "PID"
+
+
+def test_the_nhapi_no_exception_fuzz_case_parses() -> None:
+    """Its upstream verdict is 'NoException': it splits into segments without error;
+    being an ADT^A07 with processing id '0' it is then answered AR, not crashed on."""
+    raw = (CORPUS / "hl7v2/invalid/nhapi-bad-PipeParser-NoException-id_000109.hl7").read_bytes()
+    assert split_lines(raw.decode("latin-1"))[0].startswith("MSH|")
+    with pytest.raises(Hl7Error) as rejected:
+        read_message(raw)
+    assert rejected.value.ack_code == "AR" and rejected.value.header is not None
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.4", "2.5.1", "2.8"])
+def test_ack_swaps_routing_and_uses_the_inbound_version(version: str) -> None:
+    message = read_message("\r".join([BASE[0].replace("|2.5", f"|{version}"), *BASE[1:]]))
+    error = Hl7Error("AE", "101", "required field missing")
+    for text in (build_ack(message.header, "AA"), build_ack(message.header, "AE", error)):
+        ack = parse_message(text, find_groups=False)  # hl7apy validates the structure
+        assert ack.msh.msh_3.value == "SG" and ack.msh.msh_5.value == "RIS"
+        assert ack.msh.msh_12.to_er7() == version
+        assert ack.msa.msa_2.value == "C1"
+        assert ack.msh.msh_10.value != "C1"
+
+
+def test_escape_round_trip() -> None:
+    text = "a|b^c~d&e\\f\nnext"
+    assert unescape(escape(text), DEFAULT_ENCODING) == text
+
+
+def test_every_corpus_message_is_handled_without_crashing() -> None:
+    from sluicegate.adapters.hl7v2.er7 import decode
+    from sluicegate.adapters.hl7v2.parse import split_batch
+
+    for path in sorted((CORPUS / "hl7v2").rglob("*.hl7")):
+        for message in split_batch(decode(path.read_bytes())):
+            try:
+                extract(read_message(message), tenant="t", channel="c")
+            except Hl7Error as exc:
+                assert exc.ack_code in ("AE", "AR")
+
+
+def test_mdm_document_becomes_a_summary() -> None:
+    raw = (CORPUS / "hl7v2/msfc-MDM-T02-03.hl7").read_bytes()
+    [item] = extract(read_message(raw), tenant="t", channel="c").items
+    assert item.task == "summary" and len(item.prompt_inputs["text"]) > 100
+
+
+def test_orders_are_pending_and_cancellation_is_seen() -> None:
+    order = [
+        "MSH|^~\\&|HIS|HOSP|SG|SG|20250101||OMI^O23|O1|P|2.5.1",
+        "PID|1||MRN1^^^HOSP^MR",
+        "ORC|NW|PL1|FI1",
+        "OBR|1|PL1|FI1|CTA^CT ANGIO CHEST^L",
+    ]
+    placed = extract(read_message("\r".join(order)), tenant="t", channel="c")
+    assert placed.items == [] and not placed.orders[0].cancelled
+    assert placed.orders[0].numbers == ["PL1", "FI1"]
+    assert placed.orders[0].inputs["modality"] == "CT"
+    order[2] = "ORC|CA|PL1|FI1"
+    cancelled = extract(read_message("\r".join(order)), tenant="t", channel="c")
+    assert cancelled.orders[0].cancelled
+
+
+def test_mutated_corpus_messages_never_crash_the_reader() -> None:
+    """2,000 random byte-level mutations of corpus messages: each is read and
+    acknowledged, or rejected with an HL7 error; nothing else is ever raised."""
+    import random
+
+    from sluicegate.adapters.hl7v2.ack import error_ack
+    from sluicegate.adapters.hl7v2.er7 import decode
+    from sluicegate.adapters.hl7v2.parse import split_batch
+
+    rng = random.Random(7)
+    messages = [
+        m
+        for path in sorted((CORPUS / "hl7v2").rglob("*.hl7"))
+        for m in split_batch(decode(path.read_bytes()))
+    ]
+    alphabet = "|^~\\&\r\n\x0bMSHPIDOBXR0123456789 "
+    for _ in range(2000):
+        chars = list(rng.choice(messages))
+        for _ in range(rng.randint(1, 8)):
+            i = rng.randrange(len(chars))
+            if rng.random() < 0.5:
+                chars.insert(i, rng.choice(alphabet))
+            else:
+                chars[i] = rng.choice(alphabet)
+        try:
+            extract(read_message("".join(chars).encode()), tenant="t", channel="c")
+        except Hl7Error as exc:
+            ack = error_ack(exc, ("SG", "SG"))
+            assert "\rMSA" in ack and exc.ack_code in ack

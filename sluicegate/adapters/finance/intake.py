@@ -1,0 +1,42 @@
+"""One report → a WorkItem ready to store, or a :class:`ReportRejected` naming the fields."""
+
+from __future__ import annotations
+
+from sluicegate.adapters.finance.analysis import analyse
+from sluicegate.adapters.finance.errors import ReportRejected
+from sluicegate.adapters.finance.models import Report
+from sluicegate.adapters.finance.options import FinanceOptions
+from sluicegate.adapters.finance.workitem import build_item
+from sluicegate.core.interfaces import WorkItem
+
+
+def prepare(
+    report: Report, options: FinanceOptions, *, tenant: str, channel: str
+) -> tuple[WorkItem, list[dict[str, str]]]:
+    """Analyse and build the item; with ``reject_on_failure`` a failed check refuses it."""
+    analysis = analyse(report, options.checks)
+    failed = [
+        {
+            "name": c.name,
+            "status": c.status,
+            "expected": str(c.expected),
+            "actual": str(c.actual),
+            "difference": str(c.difference),
+        }
+        for c in analysis.failed
+    ]
+    if failed and options.checks.reject_on_failure:
+        raise ReportRejected(
+            422,
+            "Accounting checks failed",
+            [
+                {
+                    "field": c["name"] or "",
+                    "pointer": "",
+                    "message": f"check failed: difference {c['difference']}",
+                }
+                for c in failed
+            ],
+            "checks-failed",
+        )
+    return build_item(report, analysis, tenant=tenant, channel=channel), failed

@@ -1,0 +1,96 @@
+"""Report → WorkItem: prompt from computed facts, keys, and declared identifiers.
+
+The work item's idempotency key is the report's natural key (entity, period,
+statement version); a sender's ``Idempotency-Key`` header is kept beside it
+(see :mod:`sluicegate.adapters.finance.accept`). The content digest travels in
+the payload so a re-post under the same key can be told apart: same digest →
+the original job; different digest → 409.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from sluicegate.adapters.finance.analysis import Analysis, facts_text
+from sluicegate.adapters.finance.models import Report
+from sluicegate.core.interfaces import WorkItem
+
+TASK = "financial_summary"
+_CARD = re.compile(r"(?<!\d)(?:\d[ -]?){13,19}(?!\d)")
+
+
+def content_digest(report: Report) -> str:
+    """SHA-256 of the validated report's canonical JSON (model field order, exact decimals)."""
+    return hashlib.sha256(report.model_dump_json(exclude_none=True).encode()).hexdigest()
+
+
+def natural_key(report: Report) -> str:
+    entity = report.entity
+    who = (
+        f"lei:{entity.lei}"
+        if entity.lei
+        else f"cik:{int(entity.cik)}"
+        if entity.cik
+        else f"tax:{entity.tax_id}"
+        if entity.tax_id
+        else f"name:{entity.name.casefold()}"
+    )
+    accounts = ",".join(sorted(a.account for a in report.accounts))
+    parts = [who, report.kind, str(report.period.start), str(report.period.end), report.version]
+    if accounts:
+        parts.append(accounts)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:48]
+
+
+def idempotency_key(report: Report) -> str:
+    return "fin:nk:" + natural_key(report)
+
+
+def identifiers(report: Report) -> dict[str, list[str]]:
+    """Sensitive values the privacy engine must hunt in any text that leaves on-prem."""
+    found: dict[str, set[str]] = {"name": {report.entity.name}}
+
+    def add(kind: str, value: str | None) -> None:
+        if value:
+            found.setdefault(kind, set()).add(value)
+
+    add("tax_id", report.entity.tax_id)
+    for account in report.accounts:
+        add("account", account.account)
+        add("iban", account.iban)
+        add("name", account.holder)
+        for tx in account.transactions:
+            add("name", tx.counterparty)
+            add("account", tx.counterparty_account)
+            for text in (tx.description, tx.reference):
+                for card in _CARD.findall(text or ""):
+                    add("card", card.strip())
+    return {kind: sorted(values) for kind, values in found.items()}
+
+
+def build_item(
+    report: Report,
+    analysis: Analysis,
+    *,
+    tenant: str,
+    channel: str,
+) -> WorkItem:
+    report_json = report.model_dump(mode="json", exclude_none=True)
+    digest = content_digest(report)
+    period = report.period
+    return WorkItem(
+        tenant=tenant,
+        channel=channel,
+        task=TASK,
+        source_ref=f"finance-report:{natural_key(report)[:32]}",
+        idempotency_key=idempotency_key(report),
+        payload={"report": report_json, "content_digest": digest},
+        prompt_inputs={
+            "entity": report.entity.name,
+            "period": f"{period.start or ''}..{period.end}",
+            "currency": report.currency,
+            "facts": facts_text(report, analysis),
+        },
+        identifiers=identifiers(report),
+    )

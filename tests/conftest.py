@@ -36,7 +36,12 @@ def free_port() -> int:
 
 def make_settings(home: Path, **sections: Any) -> Settings:
     """Settings rooted in ``home``; ``sections`` override config sections (dicts)."""
-    data: dict[str, Any] = {"home": str(home), "logging": {"level": "INFO"}}
+    data: dict[str, Any] = {
+        "home": str(home),
+        "logging": {"level": "INFO"},
+        # Other suites test their own features; security tests pass security= to enable it.
+        "security": {"auth": "disabled", "callback_private_addresses": "allow"},
+    }
     for key, value in sections.items():
         data[key] = value
     return Settings.model_validate(data)

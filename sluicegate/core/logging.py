@@ -1,6 +1,7 @@
 """Structured logs (structlog): a pipeline of plain processors, JSON or console.
 
-Log events carry ids, counts and states only. Payload text is never logged.
+Log events carry ids, counts and states only. Payload text is never logged;
+identifiers that slip through anyway are masked (logging.mask).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import structlog
 
 from sluicegate.core.config import LoggingConfig
+from sluicegate.core.security.masking import MaskingProcessor
 
 
 def configure_logging(cfg: LoggingConfig) -> None:
@@ -28,8 +30,10 @@ def configure_logging(cfg: LoggingConfig) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    if cfg.format == "json":
+    if cfg.format == "json" or cfg.mask:
         shared.append(structlog.processors.format_exc_info)  # text, never locals
+    if cfg.mask:  # last: it sees the rendered exception text too
+        shared.append(MaskingProcessor(cfg.sensitive_keys))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 from sluicegate.core import webhooks
 from sluicegate.core.http import runtime_of
 from sluicegate.core.problems import problem
-from sluicegate.core.tables import WebhookDelivery
+from sluicegate.core.security.auth import tenant_filter
+from sluicegate.core.tables import Job, WebhookDelivery
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -35,6 +36,11 @@ def list_deliveries(request: Request, status: str | None = None, limit: int = 10
     query = select(WebhookDelivery).order_by(col(WebhookDelivery.created_at).desc())
     if status is not None:
         query = query.where(WebhookDelivery.status == status)
+    tenant = tenant_filter(request)
+    if tenant is not None:
+        query = query.where(
+            col(WebhookDelivery.job_id).in_(select(Job.id).where(Job.tenant == tenant))
+        )
     with Session(runtime_of(request).engine) as session:
         rows = session.exec(query.limit(min(max(limit, 1), 1000))).all()
     return JSONResponse([delivery_view(d) for d in rows])
@@ -45,7 +51,9 @@ def replay_delivery(delivery_id: str, request: Request) -> Response:
     runtime = runtime_of(request)
     with Session(runtime.engine) as session:
         delivery = session.get(WebhookDelivery, delivery_id)
-    if delivery is None:
+        job = session.get(Job, delivery.job_id) if delivery is not None else None
+    tenant = tenant_filter(request)
+    if delivery is None or (tenant is not None and (job is None or job.tenant != tenant)):
         return problem(404, "Delivery not found", f"no webhook delivery {delivery_id!r}")
     if delivery.status != webhooks.DEAD:
         return problem(

@@ -1,0 +1,1 @@
+"""Access control for the API: API keys, roles, tenants, TLS contexts."""

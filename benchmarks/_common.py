@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import platform
+import socket
 import statistics
-from collections.abc import Sequence
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
 
 
 def median(values: Sequence[float]) -> float:
@@ -49,3 +59,58 @@ def machine(load_at_start: float) -> str:
 def load_now() -> float:
     """The 1-minute load average (other work on a shared box shows up here)."""
     return os.getloadavg()[0]
+
+
+@contextlib.contextmanager
+def serve_api(home: Path, extra: dict[str, Any] | None = None) -> Iterator[tuple[str, int]]:
+    """A real ``sluicegate serve`` (API only, SQLite in ``home``) in its own process.
+
+    Its own process, as in production: a benchmark's client threads must not
+    compete with the server for one interpreter's GIL. Auth is off (measured:
+    ingest, not key lookups). Yields the base URL and the server's pid.
+    """
+    port = _free_port()
+    config: dict[str, Any] = {
+        "home": str(home),
+        "database": {"auto_migrate": True},
+        "api": {"port": port},
+        "worker": {"embedded": False},
+        "relay": {"embedded": False},
+        "inference": {"local_triton": {"enabled": False}},
+        "logging": {"level": "WARNING"},
+        "security": {"auth": "disabled"},
+        **(extra or {}),
+    }
+    path = home / "bench-config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sluicegate serve did not start; see {home / 'serve.log'}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.2)
+        yield base, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -37,9 +37,6 @@ import copy
 import functools
 import itertools
 import json
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -51,8 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
-from _common import load_now, machine, median, p90, table
+from _common import load_now, machine, median, p90, serve_api, table
 from fhir.resources.R4B.bundle import Bundle
 
 from sluicegate.adapters.fhir.parse import parse_bundle
@@ -159,56 +155,11 @@ def accepted_by_adapter(doc: Json) -> str | None:
 # --- the server -------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def server(home: Path) -> Iterator[str]:
-    """A real ``sluicegate serve`` in its own process (API only); yields its base URL.
-
-    Its own process, as in production: the benchmark's client threads must not
-    compete with the server for this interpreter's GIL.
-    """
-    port = _free_port()
-    config = {
-        "home": str(home),
-        "database": {"auto_migrate": True},
-        "api": {"port": port},
-        "worker": {"embedded": False},
-        "relay": {"embedded": False},
-        "inference": {"local_triton": {"enabled": False}},
-        "logging": {"level": "WARNING"},
-    }
-    path = home / "bench-config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed in finally
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sluicegate.cli", "serve", "--config", str(path)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    try:
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"sluicegate serve did not start; see {home / 'serve.log'}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+    """A real ``sluicegate serve`` in its own process (API only); yields its base URL."""
+    with serve_api(home) as (base, _pid):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def post(client: httpx.Client, kind: Kind, body: bytes) -> None:

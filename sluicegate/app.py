@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,11 +12,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from sluicegate.core import health, jobs_api, webhooks_api
+from sluicegate.core import health, jobs_api, metrics_api, webhooks_api
 from sluicegate.core.config import Settings
 from sluicegate.core.problems import problem
 from sluicegate.core.relay import Relay
 from sluicegate.core.runtime import Runtime, build_runtime
+from sluicegate.core.security import audit_api, auth, config_audit, keys_api
 
 log = structlog.get_logger("sluicegate.app")
 
@@ -27,6 +29,7 @@ def create_app(settings: Settings, *, run_relay: bool | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(config_audit.record_config, runtime, "api")
         relay = Relay(runtime) if with_relay else None
         app.state.relay = relay
         if relay is not None:
@@ -49,8 +52,13 @@ def create_app(settings: Settings, *, run_relay: bool | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(jobs_api.router)
     app.include_router(webhooks_api.router)
+    app.include_router(metrics_api.router)
+    app.add_middleware(metrics_api.RequestMetrics)  # latency per adapter and route template
+    app.include_router(audit_api.router)
+    app.include_router(keys_api.router)
     _mount_adapters(app, runtime)
     _install_error_handlers(app)
+    auth.install(app)  # every route above, adapters' included, needs its declared role
     return app
 
 
@@ -58,7 +66,9 @@ def _mount_adapters(app: FastAPI, runtime: Runtime) -> None:
     for name, adapter in runtime.adapters.items():
         api_router = getattr(adapter, "api_router", None)
         if api_router is not None:
+            before = len(app.router.routes)
             app.include_router(api_router(name, runtime.settings.adapters[name].tenant))
+            auth.mark_adapter_routes(app, before, name)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

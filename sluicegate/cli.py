@@ -1,4 +1,5 @@
-"""The one entry point: ``sluicegate serve | worker | relay | demo | config | db | triton``."""
+"""The one entry point: ``sluicegate serve | worker | relay | demo | config | db | triton``,
+plus ``cost`` and ``models``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from sluicegate.adapters.finance.push_cli import app as finance_app
+from sluicegate.core.audit_cli import audit_app
 from sluicegate.core.config import Settings
 from sluicegate.core.config_loader import ConfigError, load_settings
+from sluicegate.core.keys_cli import keys_app
+from sluicegate.core.privacy.eval_cli import privacy_app
+from sluicegate.inference.cost_cli import cost_app
+from sluicegate.inference.models import models_app
 
 # Tracebacks never show local variables: they may hold patient data.
 app = typer.Typer(
@@ -26,6 +33,14 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(triton_app, name="triton")
 app.add_typer(webhooks_app, name="webhooks")
+mllp_app = typer.Typer(help="The HL7 v2 MLLP listener.", no_args_is_help=True)
+app.add_typer(mllp_app, name="mllp")
+app.add_typer(cost_app, name="cost")
+app.add_typer(models_app, name="models")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(finance_app, name="finance")
+app.add_typer(audit_app, name="audit")
+app.add_typer(keys_app, name="keys")
 
 console = Console(stderr=True)
 
@@ -99,6 +114,7 @@ def worker(
         from sluicegate.core import db
 
         db.upgrade(settings.database_url)
+    _metrics_exporter(settings, "worker")
     celery = make_celery(settings)
     celery.worker_main(
         [
@@ -125,7 +141,47 @@ def relay(config: ConfigOption = None) -> None:
     from sluicegate.core.relay import Relay
     from sluicegate.core.runtime import build_runtime
 
-    Relay(build_runtime(_settings(config))).run_forever()
+    settings = _settings(config)
+    _metrics_exporter(settings, "relay")
+    Relay(build_runtime(settings)).run_forever()
+
+
+def _metrics_exporter(settings: Settings, role: str) -> None:
+    """Serve this process tree's /metrics on ``metrics.exporter_port``, when set.
+
+    Celery's prefork children count in files under PROMETHEUS_MULTIPROC_DIR;
+    it must be set before prometheus-client is first imported, so a private
+    directory is made here when the operator did not give one.
+    """
+    port = settings.metrics.exporter_port
+    if port is None:
+        return
+    directory = settings.home_path / "metrics" / f"{role}-{os.getpid()}"
+    own_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if own_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    from sluicegate.core import metrics
+
+    if own_dir:
+        metrics.prepare_multiprocess_dir(directory)
+    metrics.serve_exporter(port, settings.metrics.exporter_host)
+    if role == "worker":
+        metrics.drop_dead_children()
+
+
+@app.command()
+def status(
+    url: Annotated[str, typer.Option(help="Base URL of a running API.")] = "http://127.0.0.1:8080",
+    once: Annotated[bool, typer.Option("--once", help="Print one snapshot and exit.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="SLUICEGATE_API_KEY", help="Key for /metrics, if needed.")
+    ] = None,
+) -> None:
+    """Live view of queues, backends, breakers and throughput (reads /metrics and /readyz)."""
+    from sluicegate.status_view import run
+
+    raise typer.Exit(run(url, once=once, interval_s=interval, api_key=api_key))
 
 
 @app.command()
@@ -176,6 +232,20 @@ def triton_serve_local(config: ConfigOption = None) -> None:
 
     settings = _settings(config)
     serve_local(settings.inference.local_triton, settings.home_path / "triton")
+
+
+@mllp_app.command("serve")
+def mllp_serve(
+    config: ConfigOption = None,
+    channel: Annotated[
+        str | None, typer.Option(help="HL7 v2 channel (default: the first enabled).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from config).")] = None,
+) -> None:
+    """Listen for HL7 v2 over MLLP; ACK AA only after each message is stored."""
+    from sluicegate.adapters.hl7v2.listener import run
+
+    run(_settings(config), channel, port)
 
 
 def main() -> None:

@@ -148,3 +148,16 @@ def test_openapi_lists_the_routes(client) -> None:
         "/fhir/r4/Bundle",
     } <= set(paths)
     assert client.get("/docs").status_code == 200
+
+
+def test_the_received_event_names_the_sender(client, sample_bundle) -> None:
+    """Audit: who sent the work (here the client address; with auth on, the key id)."""
+    from sluicegate.core.tables import AuditEvent
+
+    response = client.post(
+        "/fhir/r4/Bundle", content=sample_bundle, headers={"Content-Type": "application/fhir+json"}
+    )
+    assert response.status_code == 202
+    with Session(client.app.state.runtime.engine) as s:
+        [event] = s.exec(select(AuditEvent).where(AuditEvent.type == "received")).all()
+    assert json.loads(event.data)["sender"] == "ip:testclient"

@@ -57,6 +57,7 @@ def by_path(problems: list[ConfigProblem]) -> dict[str, ConfigProblem]:
 
 def test_no_file_gives_embedded_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SLUICEGATE_HOME", raising=False)
+    monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)
     monkeypatch.chdir(tmp_path)
     settings = load_settings(None)
     home = (tmp_path / ".sluicegate").resolve()
@@ -64,7 +65,7 @@ def test_no_file_gives_embedded_defaults(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert settings.database_url == f"sqlite:///{home / 'sluicegate.db'}"
     assert settings.broker_url == f"sqla+sqlite:///{home / 'broker.db'}"
     assert settings.is_sqlite and settings.auto_migrate
-    assert list(settings.adapters) == ["fhir"]
+    assert list(settings.adapters) == ["fhir", "hl7v2", "finance"]
     assert list(settings.inference.backends) == ["local-triton"]
     assert settings.worker.embedded and settings.relay.embedded
     assert settings.inference.local_triton.enabled
@@ -599,6 +600,7 @@ def test_config_error_survives_pickling(write: Write) -> None:
 
 def test_embedded_sample_is_exactly_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SLUICEGATE_HOME", raising=False)
+    monkeypatch.delenv("DEEPSEEK_API_KEY", raising=False)  # it adds a default cloud backend
     settings = load_settings(SAMPLES / "embedded.yaml", {})
     assert settings.model_dump() == Settings().model_dump()
 

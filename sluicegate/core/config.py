@@ -10,10 +10,11 @@ in :mod:`sluicegate.core.config_loader`.
 from __future__ import annotations
 
 import os
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, model_validator
 
 
 class Section(BaseModel):
@@ -106,6 +107,23 @@ class WebhookConfig(Section):
     backoff_s: float = Field(default=5.0, gt=0)
     backoff_max_s: float = Field(default=3600.0, gt=0)
     timeout_s: float = Field(default=10.0, gt=0)
+    key_id: str = Field(
+        default="k1", description="Sent as webhook-key-id so receivers can rotate secrets"
+    )
+    retry_schedule_h: list[float] | None = Field(
+        default=None,
+        description="Delays in hours before each retry, e.g. [0.1, 1, 6, 24]; "
+        "overrides backoff_s and max_attempts (attempts = len + 1)",
+    )
+    allowed_urls: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes callbacks may go to; default: the url itself",
+    )
+    allow_private: bool | None = Field(
+        default=None,
+        description="Allow private/loopback/link-local targets; default: "
+        "security.callback_private_addresses",
+    )
 
 
 class AdapterConfig(Section):
@@ -117,7 +135,15 @@ class AdapterConfig(Section):
 
 
 def _default_adapters() -> dict[str, AdapterConfig]:
-    return {"fhir": AdapterConfig(factory="sluicegate.adapters.fhir:FhirAdapter")}
+    return {
+        "fhir": AdapterConfig(factory="sluicegate.adapters.fhir:FhirAdapter"),
+        # HTTP (POST /hl7/v2) on by default; the MLLP listener only when asked for.
+        "hl7v2": AdapterConfig(
+            factory="sluicegate.adapters.hl7v2:Hl7v2Adapter", options={"mllp": {"enabled": False}}
+        ),
+        # POST /finance/reports (JSON, CSV via options.csv) and /finance/reports:bulk (NDJSON).
+        "finance": AdapterConfig(factory="sluicegate.adapters.finance:FinanceAdapter"),
+    }
 
 
 class BackendConfig(Section):
@@ -134,6 +160,29 @@ class BackendConfig(Section):
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.2, ge=0)
     chat_template: Literal["chatml", "llama3", "none"] = "chatml"
+    # Cloud (OpenAI-compatible / DeepSeek) backends only; Triton ignores these.
+    api_key: str | None = Field(
+        default=None, description="API key (use ${VAR}); DEEPSEEK_API_KEY overrides it."
+    )
+    thinking: bool = Field(default=False, description="Ask for the model's thinking mode.")
+    json_mode: bool = Field(default=False, description="response_format json_object.")
+    seed: int | None = Field(default=None, description="Sampling seed, where supported.")
+    stream: bool = Field(default=False, description="generate() reads the answer as SSE.")
+    read_timeout_s: float | None = Field(
+        default=None, gt=0, description="Idle time before one attempt is retried."
+    )
+    max_retries: int = Field(default=3, ge=0, description="Retries within one call.")
+    retry_backoff_s: float = Field(default=0.5, gt=0)
+    retry_backoff_max_s: float = Field(default=8.0, gt=0)
+    breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive failures that open this backend's breaker."
+    )
+    breaker_reset_s: float = Field(
+        default=30.0, gt=0, description="Seconds an open breaker waits before one probe."
+    )
+    max_concurrency: int = Field(
+        default=16, ge=1, description="Requests in flight to this backend at once."
+    )
 
 
 class LocalTritonConfig(Section):
@@ -153,7 +202,70 @@ class LocalTritonConfig(Section):
 
 
 def _default_backends() -> dict[str, BackendConfig]:
-    return {"local-triton": BackendConfig()}
+    backends = {"local-triton": BackendConfig()}
+    if os.environ.get("DEEPSEEK_API_KEY"):
+        # Only cleared de-identified work may reach it (the router enforces that);
+        # the backend class supplies DeepSeek's URL and current model id.
+        backends["deepseek"] = BackendConfig(
+            factory="sluicegate.inference.deepseek:DeepSeekBackend",
+            zone="cloud",
+            chat_template="none",
+            max_concurrency=8,
+        )
+    return backends
+
+
+class RouteRule(Section):
+    """Backends to try, in order, per sensitivity, for matching tasks and channels."""
+
+    task: str = Field(default="*", description="task name or glob")
+    channel: str = Field(default="*", description="channel name or glob")
+    phi: list[str] | None = Field(default=None, description="on-prem backend ids only")
+    pii: list[str] | None = Field(default=None, description="on-prem backend ids only")
+    deidentified: list[str] | None = Field(
+        default=None, description="backend ids; cloud ones get only cleared requests"
+    )
+    public: list[str] | None = Field(default=None, description="backend ids")
+
+
+class ChannelPolicy(Section):
+    cloud: Literal["allowed", "never"] = Field(
+        default="allowed", description="'never': nothing of this channel goes to the cloud"
+    )
+
+
+class PolicyConfig(Section):
+    """Routing policy; the first matching rule wins, unset lists use the defaults."""
+
+    rules: list[RouteRule] = Field(default_factory=list)
+    channels: dict[str, ChannelPolicy] = Field(
+        default_factory=dict, description="channel name or glob -> channel policy"
+    )
+
+
+class CacheConfig(Section):
+    """Response cache for cleared de-identified prompts only (sealed at rest)."""
+
+    enabled: bool = True
+    ttl_s: float = Field(default=3600.0, gt=0)
+    max_entries: int = Field(default=10_000, ge=1)
+
+
+class OffPeakPrice(Section):
+    start_utc: str = Field(description="'HH:MM' UTC, inclusive")
+    end_utc: str = Field(description="'HH:MM' UTC, exclusive; may wrap past midnight")
+    input_cache_hit: float = Field(ge=0)
+    input_cache_miss: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+class ModelPrice(Section):
+    """Prices per 1M tokens, in the configured currency."""
+
+    input_cache_hit: float = Field(ge=0)
+    input_cache_miss: float = Field(ge=0)
+    output: float = Field(ge=0)
+    off_peak: OffPeakPrice | None = None
 
 
 class InferenceConfig(Section):
@@ -163,11 +275,170 @@ class InferenceConfig(Section):
     )
     backends: dict[str, BackendConfig] = Field(default_factory=_default_backends)
     local_triton: LocalTritonConfig = Field(default_factory=LocalTritonConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    deadline_s: float = Field(
+        default=120.0, gt=0, description="Deadline for one request across all its attempts."
+    )
+    batch_concurrency: int = Field(
+        default=32, ge=1, description="Default requests in flight for generate_many."
+    )
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="model id -> price per 1M tokens"
+    )
+    currency: str = "USD"
+    onprem_cost_per_gpu_hour: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _policy_is_safe(self) -> InferenceConfig:
+        for index, rule in enumerate(self.policy.rules):
+            for level in ("phi", "pii", "deidentified", "public"):
+                for backend_id in getattr(rule, level) or []:
+                    cfg = self.backends.get(backend_id)
+                    if cfg is None:
+                        raise ValueError(
+                            f"policy.rules[{index}].{level}: unknown backend {backend_id!r}"
+                        )
+                    if level in ("phi", "pii") and cfg.zone == "cloud":
+                        raise ValueError(
+                            f"policy.rules[{index}].{level}: {backend_id!r} is a cloud "
+                            f"backend; {level} work may only go to on-prem backends"
+                        )
+        return self
+
+
+class PrivacyChannelConfig(Section):
+    """Per-channel de-identification overrides (the channel is the adapter name)."""
+
+    profile: str | None = Field(
+        default=None, description="YAML profile file for this channel; default: privacy.profile"
+    )
+    surrogates: Literal["tags", "realistic"] | None = Field(
+        default=None, description="Surrogate style for this channel; default: privacy.surrogates"
+    )
+    fhir: list[dict[str, object]] = Field(
+        default_factory=list, description="FHIR rules put before the profile's (they win)"
+    )
+    hl7: list[dict[str, object]] = Field(
+        default_factory=list, description="HL7 v2 rules put before the profile's (they win)"
+    )
+
+
+class PrivacyConfig(Section):
+    """De-identification before anything goes to a cloud backend (docs/privacy.md)."""
+
+    surrogates: Literal["tags", "realistic"] = Field(
+        default="tags",
+        description="tags: [PATIENT_1], [DATE_1]...; realistic: fake values, shifted dates",
+    )
+    date_shift_days: tuple[int, int] = Field(
+        default=(-365, -1),
+        description="Range [min, max] of the random per-job date shift (realistic mode)",
+    )
+    profile: str | None = Field(
+        default=None, description="YAML rule profile; default: the built-in default profile"
+    )
+    ner: bool = Field(
+        default=False, description="Add the optional NER recognizer (extra sluicegate[ner])"
+    )
+    channels: dict[str, PrivacyChannelConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shift_range(self) -> PrivacyConfig:
+        low, high = self.date_shift_days
+        if low > high:
+            raise ValueError("privacy.date_shift_days must be [min, max] with min <= max")
+        return self
+
+
+class MetricsConfig(Section):
+    """Prometheus ``GET /metrics`` (docs/operations.md lists the families)."""
+
+    enabled: bool = Field(default=True, description="Serve GET /metrics on the API port.")
+    allow_from: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [  # type: ignore[arg-type]
+            IPv4Network("127.0.0.0/8"),
+            IPv6Network("::1/128"),
+            IPv4Network("10.0.0.0/8"),
+            IPv4Network("172.16.0.0/12"),
+            IPv4Network("192.168.0.0/16"),
+        ],
+        description="CIDR ranges whose clients may scrape /metrics; others get 403. "
+        "Default: loopback and private networks. ['0.0.0.0/0', '::/0'] allows all.",
+    )
+    exporter_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="`sluicegate worker` and `sluicegate relay` serve their own /metrics "
+        "on this port (off when unset).",
+    )
+    exporter_host: str = Field(default="0.0.0.0", description="Bind address of that exporter.")
 
 
 class LoggingConfig(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["console", "json"] = "console"
+    mask: bool = Field(
+        default=True,
+        description="Mask e-mails, phone numbers, SSNs and long digit runs in log events.",
+    )
+    sensitive_keys: list[str] = Field(
+        default_factory=lambda: ["password", "secret", "token", "api_key", "authorization"],
+        description="Log event keys whose values are always replaced by '***'.",
+    )
+
+
+Role = Literal["ingest", "read_results", "audit", "admin"]
+
+
+class TlsConfig(Section):
+    """TLS for the HTTP API (and, through security.tls.server_context, MLLP)."""
+
+    certfile: str | None = Field(default=None, description="PEM certificate chain; set = TLS on")
+    keyfile: str | None = Field(default=None, description="PEM private key")
+    client_ca: str | None = Field(
+        default=None, description="PEM CA bundle; set = clients must present a certificate"
+    )
+    min_version: Literal["1.2", "1.3"] = Field(default="1.3", description="Lowest TLS version")
+
+
+class SecurityConfig(Section):
+    """API keys, roles, public paths, TLS, callback address policy (docs/security.md)."""
+
+    auth: Literal["enabled", "disabled"] = Field(
+        default="enabled", description="'disabled' lets every request through (tests, demos only)"
+    )
+    public_paths: list[str] = Field(
+        default_factory=lambda: [
+            "/healthz",
+            "/readyz",
+            "/docs",
+            "/docs/oauth2-redirect",
+            "/redoc",
+            "/openapi.json",
+        ],
+        description="Paths served without a key (add /metrics to let Prometheus scrape)",
+    )
+    metrics_role: Role = Field(default="admin", description="Role for /metrics when not public")
+    key_cache_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Seconds a looked-up API key is trusted without asking the database; "
+        "a revocation from another process takes effect within this time (0: every request)",
+    )
+    callback_private_addresses: Literal["refuse", "allow"] = Field(
+        default="refuse",
+        description="Webhook URLs resolving to private, loopback, link-local or metadata "
+        "addresses: refused unless 'allow' (or the webhook's allow_private)",
+    )
+    audit_checkpoint_every: int = Field(
+        default=1000, ge=1, description="`audit checkpoint --auto` signs after this many events"
+    )
+    audit_retention_days: int | None = Field(
+        default=None, ge=1, description="`audit purge` default: drop events older than this"
+    )
+    tls: TlsConfig = Field(default_factory=TlsConfig)
 
 
 class Settings(Section):
@@ -188,6 +459,9 @@ class Settings(Section):
     adapters: dict[str, AdapterConfig] = Field(default_factory=_default_adapters)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @model_validator(mode="after")
     def _lease_exceeds_timeouts(self) -> Settings:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from fastapi import Request
 
@@ -15,6 +16,15 @@ class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body exceeds {limit} bytes")
         self.limit = limit
+
+
+def sender_of(request: Request) -> str:
+    """Who is sending, for the audit trail: the API key's id, else the client address."""
+    principal = getattr(request.state, "principal", None)
+    key_id = getattr(principal, "key_id", None)
+    if key_id:
+        return f"key:{key_id}"
+    return f"ip:{request.client.host}" if request.client else "unknown"
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -45,6 +55,8 @@ async def submit(request: Request, adapter: str, items: list[WorkItem]) -> list[
     only after the one holding its items has committed.
     """
     runtime = runtime_of(request)
+    sender = sender_of(request)
+    items = [item if item.sender else dataclasses.replace(item, sender=sender) for item in items]
     accepted = await asyncio.wrap_future(runtime.committer().submit(adapter, items))
     relay = getattr(request.app.state, "relay", None)
     if relay is not None:

@@ -10,6 +10,7 @@ same content (same tenant and idempotency key) returns the original job.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import queue
 import threading
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, Engine, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from sluicegate.core import audit
+from sluicegate.core import audit, metrics
 from sluicegate.core.crypto import Sealer
 from sluicegate.core.interfaces import WorkItem
 from sluicegate.core.tables import Job, OutboxMessage, WorkItemRow, new_id, utcnow
@@ -60,11 +61,13 @@ def accept(
 ) -> list[Accepted]:
     """Store ``items`` with their jobs and outbox messages, all or nothing."""
     try:
-        return _accept(engine, sealer, adapter, items, max_attempts, lease_s)
+        accepted = _accept(engine, sealer, adapter, items, max_attempts, lease_s)
     except IntegrityError:
         # A concurrent request stored the same item between our check and insert;
         # the second pass finds it and answers with the original job.
-        return _accept(engine, sealer, adapter, items, max_attempts, lease_s)
+        accepted = _accept(engine, sealer, adapter, items, max_attempts, lease_s)
+    metrics.job_accepted(adapter, sum(a.created for a in accepted))
+    return accepted
 
 
 def _accept(
@@ -124,15 +127,16 @@ def _accept(
                         "channel": item.channel,
                         "task": item.task,
                         "source_ref": item.source_ref,
+                        "sender": item.sender,
                     },
                 )
             )
             accepted.append(Accepted(job.id, created=True))
         if jobs_rows:
-            conn.execute(insert(WorkItemRow.__table__), items_rows)  # type: ignore[arg-type]
-            conn.execute(insert(Job.__table__), jobs_rows)  # type: ignore[arg-type]
+            conn.execute(insert(WorkItemRow.__table__), items_rows)  # type: ignore[attr-defined]
+            conn.execute(insert(Job.__table__), jobs_rows)  # type: ignore[attr-defined]
             conn.execute(
-                insert(OutboxMessage.__table__),  # type: ignore[arg-type]
+                insert(OutboxMessage.__table__),  # type: ignore[attr-defined]
                 [{"job_id": j["id"], "created_at": now, "publish_attempts": 0} for j in jobs_rows],
             )
             for tenant, tenant_events in events.items():
@@ -215,7 +219,9 @@ class GroupCommitter:
                 accepted = self._accept(adapter, [i for p in group for i in p.items])
             except Exception:
                 for pending in group:  # alone, so one failure stays its sender's own
-                    self._settle(pending, lambda p=pending: self._accept(p.adapter, p.items))
+                    self._settle(
+                        pending, functools.partial(self._accept, pending.adapter, pending.items)
+                    )
                 continue
             offset = 0
             for pending in group:

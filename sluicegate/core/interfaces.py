@@ -50,6 +50,7 @@ class WorkItem:
     payload: dict[str, Any]
     prompt_inputs: dict[str, str]
     identifiers: dict[str, list[str]] = field(default_factory=dict)
+    sender: str = ""  # who sent it (API key id, MLLP peer / certificate); audited, never PHI
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlmodel import Session
 
-from sluicegate.core import audit
+from sluicegate.core import audit, metrics
 from sluicegate.core.db import transaction
 from sluicegate.core.interfaces import (
     Clearance,
@@ -77,6 +77,8 @@ def prepare(
     if findings:
         kinds = sorted(set(findings))
         log.warning("privacy.guard_blocked", job_id=job_id, kinds=kinds)
+        for kind in kinds:
+            metrics.guard_blocked(kind)
         _record(runtime, tenant, "deidentified", job_id, replaced=counts)
         _record(runtime, tenant, "guard_blocked", job_id, kinds=kinds, action="onprem")
         return Prepared(original)

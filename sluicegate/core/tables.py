@@ -121,6 +121,40 @@ class VaultRow(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Hl7Context(SQLModel, table=True):
+    """What HL7 v2 traffic taught about a patient (ADT) or a pending order (ORM/OMI).
+
+    ``key`` is a keyed hash of the patient identifier or order number, never the
+    value; ``sealed`` holds the identifiers or order details, encrypted.
+    """
+
+    __tablename__ = "hl7_context"
+    __table_args__ = (UniqueConstraint("tenant", "kind", "key", name="uq_hl7_context_key"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    tenant: str = Field(max_length=64)
+    kind: str = Field(max_length=16)
+    key: str = Field(max_length=128)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class FinanceIdempotencyKey(SQLModel, table=True):
+    """A finance sender's ``Idempotency-Key`` (stored as its SHA-256) and what it named.
+
+    The report's natural key is the work item's idempotency key; this row adds
+    the header's own rule: the same header with different content is a 409.
+    """
+
+    __tablename__ = "finance_idempotency_keys"
+
+    tenant: str = Field(primary_key=True, max_length=64)
+    key_hash: str = Field(primary_key=True, max_length=64)
+    job_id: str = Field(foreign_key="jobs.id", max_length=36)
+    content_digest: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class OutboxMessage(SQLModel, table=True):
     """A message to publish to the broker, committed with the state change it announces."""
 
@@ -178,6 +212,36 @@ class AuditEvent(SQLModel, table=True):
     data: str = Field(sa_column=Column(Text, nullable=False))
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed statement of a tenant's chain head at ``seq``; kind 'anchor' survives a purge."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant: str = Field(index=True, max_length=64)
+    seq: int
+    hash: str = Field(max_length=64)
+    kind: str = Field(default="periodic", max_length=16)
+    at: datetime = Field(default_factory=utcnow)
+    signature: str = Field(max_length=128)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: only its keyed hash is stored; the key itself is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=36)
+    tenant: str = Field(index=True, max_length=64)
+    name: str = Field(default="", max_length=128)
+    roles: str = Field(max_length=128)
+    key_hash: str = Field(unique=True, max_length=64)
+    allow_from: str = Field(default="", max_length=1024)  # CIDRs, comma-separated; "" = any
+    channels: str = Field(default="", max_length=1024)  # channel names; "" = all of the tenant
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
 
 
 class PublishedResource(SQLModel, table=True):

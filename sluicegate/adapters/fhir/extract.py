@@ -15,6 +15,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from sluicegate.core.interfaces import WorkItem
+from sluicegate.core.privacy.rules import harvest_fhir
 
 TASK = "radiology_report"
 # Every resource type extraction reads something from; entries of other types are
@@ -123,6 +124,9 @@ def work_items(doc: Json, *, tenant: str, channel: str) -> list[WorkItem]:
     if not works:
         works = _fallback_work(idx)
     known = _patient_identifiers(idx)
+    for kind, values in harvest_fhir(doc).items():  # everything the privacy rules name
+        for value in values:
+            _add_text(known.setdefault(kind, []), value)
     return [_to_item(idx, w, known, tenant=tenant, channel=channel) for w in works]
 
 

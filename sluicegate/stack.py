@@ -23,6 +23,7 @@ import uvicorn
 
 from sluicegate.core import db
 from sluicegate.core.config import Settings
+from sluicegate.core.security import tls
 
 log = structlog.get_logger("sluicegate.stack")
 
@@ -69,6 +70,12 @@ def children(settings: Settings) -> Iterator[list[subprocess.Popen[bytes]]]:
             started.append(spawn(["triton", "serve-local"], logs / "triton.log"))
         if settings.worker.embedded:
             started.append(spawn(["worker"], logs / "worker.log"))
+        from sluicegate.adapters.hl7v2.listener import hl7_channels
+
+        for channel in hl7_channels(settings):  # HL7 v2 channels with MLLP on
+            started.append(
+                spawn(["mllp", "serve", "--channel", channel], logs / f"mllp-{channel}.log")
+            )
         yield started
     finally:
         for process in reversed(started):
@@ -94,10 +101,15 @@ def serve_stack(settings: Settings, *, host: str | None = None, port: int | None
             pid=os.getpid(),
             children={str(p.pid): " ".join(map(str, p.args[3:])) for p in started},  # type: ignore[index]
         )
-        uvicorn.run(
+        config = tls.uvicorn_config(
             app,
-            host=host or settings.api.host,
-            port=port or settings.api.port,
+            settings.security.tls,  # TLS 1.3+ when a certificate is configured
+            host or settings.api.host,
+            port or settings.api.port,
             log_config=None,
             access_log=False,
         )
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:  # e.g. the port is taken: fail like uvicorn.run does
+            raise SystemExit(3)

@@ -3,21 +3,31 @@
 Each event's hash is SHA-256 over the canonical JSON of its content and the
 previous event's hash in the same tenant's chain, so any edit, deletion,
 insertion or reordering breaks the chain. Appends lock the tenant's chain head
-row, so concurrent writers cannot fork the chain. ``data`` must never hold PHI:
-ids, counts, backend names and timings only.
+row, so concurrent writers cannot fork the chain. ``data`` must never hold PHI
+in the clear: ids, counts, backend names and timings; anything sensitive
+(prompts, responses) goes in as :func:`sealed_payload`. Signed checkpoints
+pin the chain head so that truncation and wholesale rewrites are caught too;
+export (JSON Lines, FHIR AuditEvent) and retention purge live here too.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, delete, func, insert, update
 from sqlmodel import Session, col, select
 
-from sluicegate.core.tables import AuditEvent, AuditHead, utcnow
+from sluicegate.core.tables import AuditCheckpoint, AuditEvent, AuditHead, utcnow
+
+if TYPE_CHECKING:
+    from sluicegate.core.crypto import Sealer
 
 GENESIS = "0" * 64
 
@@ -97,7 +107,7 @@ def append(
         }
         row["hash"] = prev = event_hash(AuditEvent.model_construct(**row))
         rows.append(row)
-    conn.execute(insert(AuditEvent.__table__), rows)  # type: ignore[arg-type]
+    conn.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
     if found is None:
         conn.execute(insert(heads).values(tenant=tenant, last_seq=seq, last_hash=prev))
     else:
@@ -108,12 +118,280 @@ def append(
 
 def verify_chain(session: Session, tenant: str) -> int | None:
     """Return the seq of the first bad event of ``tenant``'s chain, or None if intact."""
-    prev, expected_seq = GENESIS, 1
-    rows = session.execute(
-        select(AuditEvent).where(AuditEvent.tenant == tenant).order_by(col(AuditEvent.seq))
+    return verify(session, tenant).first_bad_seq
+
+
+PAYLOAD_AAD = b"audit-payload"
+
+
+def sealed_payload(sealer: Sealer, data: Any) -> dict[str, Any]:
+    """Seal a sensitive value (a prompt, a model response) for an event's ``data``.
+
+    The event's hash covers the ciphertext, so the sealed value cannot be
+    swapped unnoticed; the key id lets :func:`open_payload` find the key.
+    """
+    blob = sealer.seal(canonical({"v": data}), PAYLOAD_AAD)
+    key_id = blob[2 : 2 + blob[1]].decode()
+    return {"alg": "A256GCM", "key_id": key_id, "sealed": base64.b64encode(blob).decode()}
+
+
+def open_payload(sealer: Sealer, payload: dict[str, Any]) -> Any:
+    blob = base64.b64decode(payload["sealed"])
+    return json.loads(sealer.open(blob, PAYLOAD_AAD))["v"]
+
+
+def reveal(sealer: Sealer, data: Any) -> Any:
+    """``data`` with every sealed payload in it opened (for the audit role, on request)."""
+    if isinstance(data, dict):
+        if set(data) == {"alg", "key_id", "sealed"}:
+            return open_payload(sealer, data)
+        return {k: reveal(sealer, v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [reveal(sealer, v) for v in data]
+    return data
+
+
+def _checkpoint_message(tenant: str, seq: int, hash_: str, kind: str) -> str:
+    return f"{tenant}|{seq}|{hash_}|{kind}"
+
+
+def sign_checkpoint(sealer: Sealer, tenant: str, seq: int, hash_: str, kind: str) -> str:
+    """HMAC-SHA256 under the server's token key: only the gateway can make one."""
+    return sealer.token("audit-checkpoint", _checkpoint_message(tenant, seq, hash_, kind))
+
+
+def checkpoint(
+    session: Session, sealer: Sealer, tenant: str, min_new_events: int = 1
+) -> AuditCheckpoint | None:
+    """Sign the tenant's chain head; None when fewer than ``min_new_events`` came since."""
+    head = session.get(AuditHead, tenant)
+    if head is None or head.last_seq == 0:
+        return None
+    signed = session.execute(
+        select(func.max(AuditCheckpoint.seq)).where(AuditCheckpoint.tenant == tenant)
+    ).scalar_one_or_none()
+    if head.last_seq - (signed or 0) < min_new_events:
+        return None
+    row = AuditCheckpoint(
+        tenant=tenant,
+        seq=head.last_seq,
+        hash=head.last_hash,
+        kind="periodic",
+        signature=sign_checkpoint(sealer, tenant, head.last_seq, head.last_hash, "periodic"),
+    )
+    session.add(row)
+    return row
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What ``audit verify`` found for one tenant."""
+
+    tenant: str
+    events: int
+    checkpoints: int
+    first_bad_seq: int | None = None
+    first_bad_id: int | None = None
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def tenants(session: Session) -> list[str]:
+    rows = session.execute(select(AuditHead.tenant).order_by(col(AuditHead.tenant))).scalars()
+    return list(rows)
+
+
+def verify(session: Session, tenant: str, sealer: Sealer | None = None) -> Verdict:
+    """Walk ``tenant``'s chain from its genesis (or purge anchor) to its head.
+
+    Names the first bad event: an edit breaks its own hash; a deletion leaves
+    a gap in ``seq``; an insertion shows as an event its successor does not
+    link to; reordering changes ``seq``, which the hash covers. Checkpoints
+    (signatures checked when ``sealer`` is given) and the head row catch
+    truncation and appends made behind the gateway's back.
+    """
+    marks = list(
+        session.execute(
+            select(AuditCheckpoint)
+            .where(AuditCheckpoint.tenant == tenant)
+            .order_by(col(AuditCheckpoint.seq), col(AuditCheckpoint.id))
+        ).scalars()
+    )
+
+    def bad(seq: int | None, reason: str, row_id: int | None = None, n: int = 0) -> Verdict:
+        return Verdict(tenant, n, len(marks), seq, row_id, reason)
+
+    if sealer is not None:
+        for mark in marks:
+            expected = sign_checkpoint(sealer, tenant, mark.seq, mark.hash, mark.kind)
+            if not hmac.compare_digest(expected, mark.signature):
+                return bad(mark.seq, f"checkpoint {mark.id} has an invalid signature")
+    anchors = [m for m in marks if m.kind == "anchor"]
+    anchor = anchors[-1] if anchors else None
+    prev, expected_seq = (anchor.hash, anchor.seq + 1) if anchor else (GENESIS, 1)
+    pinned = {m.seq: m.hash for m in marks if m.seq >= expected_seq}
+    seen: dict[str, int] = {prev: expected_seq - 1}
+    count = 0
+    events = session.execute(
+        select(AuditEvent)
+        .where(AuditEvent.tenant == tenant)
+        .where(col(AuditEvent.seq) >= expected_seq)
+        .order_by(col(AuditEvent.seq), col(AuditEvent.id))
     ).scalars()
-    for event in rows:
-        if event.seq != expected_seq or event.prev_hash != prev or event_hash(event) != event.hash:
-            return event.seq
-        prev, expected_seq = event.hash, expected_seq + 1
-    return None
+    for event in events:
+        if event.seq > expected_seq:
+            return bad(expected_seq, f"event {expected_seq} is missing (deleted)", n=count)
+        if event.seq < expected_seq:
+            return bad(event.seq, "duplicate sequence number (inserted)", event.id, count)
+        if event.prev_hash != prev and event.prev_hash in seen:
+            first = seen[event.prev_hash] + 1
+            reason = f"events {first}..{event.seq - 1} are not in the chain (inserted)"
+            return bad(first, reason, n=count)
+        if event_hash(event) != event.hash:
+            return bad(event.seq, "content does not match its hash (edited)", event.id, count)
+        if event.prev_hash != prev:
+            reason = "its successor records another hash (edited and rehashed, or reordered)"
+            return bad(event.seq - 1, reason, n=count)
+        if event.seq in pinned and pinned[event.seq] != event.hash:
+            return bad(event.seq, "differs from a signed checkpoint (rewritten)", event.id, count)
+        prev, expected_seq, count = event.hash, expected_seq + 1, count + 1
+        seen[prev] = event.seq
+    last = expected_seq - 1
+    beyond = [seq for seq in pinned if seq > last]
+    if beyond:
+        return bad(last + 1, f"events {last + 1}..{max(beyond)} are missing (truncated)", n=count)
+    head = session.get(AuditHead, tenant)
+    if head is not None and (head.last_seq, head.last_hash) != (last, prev):
+        if head.last_seq > last:
+            return bad(
+                last + 1, f"events {last + 1}..{head.last_seq} are missing (truncated)", n=count
+            )
+        return bad(
+            head.last_seq + 1 if head.last_seq < last else last,
+            "chain does not end at the recorded head (appended behind the gateway or head edited)",
+            n=count,
+        )
+    return Verdict(tenant, count, len(marks))
+
+
+def purge_before(session: Session, sealer: Sealer, tenant: str, before: datetime) -> int:
+    """Drop ``tenant``'s events older than ``before``, anchoring the rest.
+
+    A signed 'anchor' checkpoint records the last dropped event's hash, so the
+    first kept event still links to something the verifier trusts.
+    """
+    verdict = verify(session, tenant, sealer)
+    if not verdict.ok:
+        raise ValueError(f"refusing to purge a broken chain: {verdict.reason}")
+    last = session.execute(
+        select(AuditEvent)
+        .where(AuditEvent.tenant == tenant)
+        .where(col(AuditEvent.at) < before)
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if last is None:
+        return 0
+    session.add(
+        AuditCheckpoint(
+            tenant=tenant,
+            seq=last.seq,
+            hash=last.hash,
+            kind="anchor",
+            signature=sign_checkpoint(sealer, tenant, last.seq, last.hash, "anchor"),
+        )
+    )
+    result = session.execute(
+        delete(AuditEvent)
+        .where(col(AuditEvent.tenant) == tenant)
+        .where(col(AuditEvent.seq) <= last.seq)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def export_rows(
+    session: Session,
+    tenant: str | None = None,
+    *,
+    job_id: str | None = None,
+    channel: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[AuditEvent]:
+    """Events matching the filters, in chain order (tenant, seq)."""
+    from sluicegate.core.tables import Job
+
+    query = select(AuditEvent).order_by(col(AuditEvent.tenant), col(AuditEvent.seq))
+    if tenant is not None:
+        query = query.where(AuditEvent.tenant == tenant)
+    if job_id is not None:
+        query = query.where(AuditEvent.job_id == job_id)
+    if channel is not None:
+        jobs = select(Job.id).where(Job.channel == channel)
+        query = query.where(col(AuditEvent.job_id).in_(jobs))
+    if since is not None:
+        query = query.where(col(AuditEvent.at) >= since)
+    if until is not None:
+        query = query.where(col(AuditEvent.at) < until)
+    return list(session.execute(query).scalars())
+
+
+def event_view(event: AuditEvent) -> dict[str, Any]:
+    """One event as exported: everything needed to re-check its hash."""
+    return {
+        "id": event.id,
+        "tenant": event.tenant,
+        "seq": event.seq,
+        "job_id": event.job_id,
+        "type": event.type,
+        "at": event.at.isoformat(),
+        "data": json.loads(event.data),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
+_DICOM_AUDIT = "http://dicom.nema.org/resources/ontology/DCM"
+_SUBTYPES = "https://sluicegate.dev/fhir/CodeSystem/audit-event"
+_OUTCOMES = {"failed": "8", "dead": "8", "guard_blocked": "4", "auth_failed": "4"}
+_ACTIONS = {"received": "C", "delivered": "R", "written_back": "C", "key_revoked": "D"}
+
+
+def fhir_audit_event(event: AuditEvent) -> dict[str, Any]:
+    """The event as a FHIR R4B AuditEvent; sealed payloads are left out, hashes kept."""
+    security = event.type in ("auth_failed", "access_denied") or event.type.startswith("key_")
+    resource: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": f"{event.tenant}-{event.seq}".replace("_", "-")[:64],
+        "type": {
+            "system": _DICOM_AUDIT,
+            "code": "110113" if security else "110100",
+            "display": "Security Alert" if security else "Application Activity",
+        },
+        "subtype": [{"system": _SUBTYPES, "code": event.type}],
+        "action": _ACTIONS.get(event.type, "E"),
+        "recorded": event.at.isoformat(),
+        "outcome": _OUTCOMES.get(event.type, "0"),
+        "agent": [
+            {
+                "type": {"text": "gateway"},
+                "who": {"display": "sluicegate"},
+                "requestor": False,
+            }
+        ],
+        "source": {"site": event.tenant, "observer": {"display": "sluicegate"}},
+        "entity": [
+            {
+                "what": {"identifier": {"system": _SUBTYPES + "/chain", "value": event.hash}},
+                "description": f"seq {event.seq}, prev {event.prev_hash}",
+            }
+        ],
+    }
+    if event.job_id:
+        resource["entity"].append(
+            {"what": {"identifier": {"system": _SUBTYPES + "/job", "value": event.job_id}}}
+        )
+    return resource

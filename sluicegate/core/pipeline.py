@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlmodel import Session, col, select
 
-from sluicegate.core import audit, privacy, protect, publications, webhooks
+from sluicegate.core import audit, metrics, privacy, protect, publications, webhooks
 from sluicegate.core.db import transaction
 from sluicegate.core.ingest import open_item
 from sluicegate.core.interfaces import (
@@ -30,6 +31,7 @@ from sluicegate.core.interfaces import (
     Publication,
     Rendered,
     WorkItem,
+    Zone,
 )
 from sluicegate.core.runtime import Runtime
 from sluicegate.core.tables import Job, JobStatus, OutboxMessage, Result, WorkItemRow, utcnow
@@ -44,6 +46,11 @@ class Claim:
     tenant: str
     item: WorkItem
     adapter: str
+    # Audit events of this attempt not yet written: they go into the next
+    # transaction (the one that ends the attempt), so an on-prem job appends to
+    # the chain once, not six times. They are written at once before another
+    # step's own transaction and when a model call left the building.
+    pending: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
 
 
 def result_aad(job_id: str) -> bytes:
@@ -67,21 +74,32 @@ def claim(runtime: Runtime, job_id: str) -> Claim | None:
     """queued → running, or None when there is nothing for this delivery to do."""
     now = utcnow()
     with transaction(runtime.engine) as session:
-        job = _lock_job(session, job_id)
-        if job is None or job.status != JobStatus.QUEUED:
+        # The job (locked) and its work item in one round trip.
+        found = session.execute(
+            select(Job, WorkItemRow)
+            .join(WorkItemRow, col(WorkItemRow.id) == col(Job.work_item_id))
+            .where(Job.id == job_id)
+            .with_for_update(of=Job)
+        ).first()
+        if found is None:
+            return None
+        job, row = found
+        if job.status != JobStatus.QUEUED:
             return None
         if job.not_before is not None and job.not_before > now:
             return None  # an early duplicate of a retry still in backoff
-        row = session.get(WorkItemRow, job.work_item_id)
-        assert row is not None, "work item of a job vanished"
         job.status = JobStatus.RUNNING
         job.attempts += 1
         job.started_at = job.started_at or now
         job.updated_at = now
         job.due_at = now + timedelta(seconds=runtime.settings.pipeline.lease_s)
         job.not_before = None
+        item = open_item(runtime.sealer, row)
+        # "started" is written with the claim, at the time it happens: an attempt
+        # whose worker dies still has its start on record (a regulator's question
+        # is "who touched this, when"). The attempt's later events are batched.
         audit.record(session, job.tenant, "started", job.id, attempt=job.attempts)
-        return Claim(job.id, job.attempts, job.tenant, open_item(runtime.sealer, row), row.adapter)
+        return Claim(job.id, job.attempts, job.tenant, item, row.adapter)
 
 
 def execute(runtime: Runtime, job_id: str) -> str:
@@ -91,14 +109,21 @@ def execute(runtime: Runtime, job_id: str) -> str:
         log.info("job.skipped", job_id=job_id)
         return "skipped"
     log.info("job.started", job_id=job_id, attempt=claimed.attempt)
+    task = claimed.item.task
     try:
         generation, rendered, published = _transform(runtime, claimed)
     except BackendUnavailable as exc:
+        timed_out = "deadline" in str(exc) or "timed out" in str(exc)
+        metrics.job_error(task, "backend_timeout" if timed_out else "backend_unavailable")
         return _retry_or_fail(runtime, claimed, str(exc))
     except GenerationFailed as exc:
+        metrics.job_error(
+            task, "payment_required" if "HTTP 402" in str(exc) else "backend_rejected"
+        )
         return _fail(runtime, claimed, f"generation failed: {exc}")
     except Exception as exc:  # a bug must end the job visibly, never hang it
         log.exception("job.crashed", job_id=job_id)
+        metrics.job_error(task, "internal")
         return _fail(runtime, claimed, f"internal error: {type(exc).__name__}")
     return _succeed(runtime, claimed, generation, rendered, published)
 
@@ -108,6 +133,8 @@ def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, Rendered, 
     item = claimed.item
     sensitivity, reasons = privacy.classify(item)
     _record(runtime, claimed, "classified", sensitivity=sensitivity.value, reasons=reasons)
+    if runtime.router().cloud_eligible(item.task, item.channel):
+        _flush(runtime, claimed)  # protect writes its own events (and the vault) next
     prepared = protect.prepare(runtime, claimed.job_id, claimed.tenant, item, sensitivity)
     adapter = runtime.adapter(claimed.adapter)
     generation = _generate(runtime, claimed, prepared)
@@ -126,7 +153,8 @@ def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, Rendered, 
 
 
 def _generate(runtime: Runtime, claimed: Claim, prepared: protect.Prepared) -> Generation:
-    generation = runtime.run(runtime.router().generate(prepared.request))
+    request = prepared.request
+    generation = runtime.run(runtime.router().generate(request))
     _record(
         runtime,
         claimed,
@@ -138,6 +166,29 @@ def _generate(runtime: Runtime, claimed: Claim, prepared: protect.Prepared) -> G
         reason=generation.route_reason,
         from_cache=generation.from_cache,
     )
+    # The full call on record, sealed: parameters and text exactly as sent and
+    # received (de-identified text for the cloud, before re-identification).
+    call = {"task": request.task, "inputs": request.inputs, "max_tokens": request.max_tokens}
+    _record(
+        runtime,
+        claimed,
+        "model_call",
+        backend=generation.backend_id,
+        zone=generation.zone.value,
+        model=generation.model,
+        model_version=generation.model_version,
+        latency_ms=round(generation.latency_s * 1000),
+        finish_reason=generation.finish_reason,
+        prompt_tokens=generation.prompt_tokens,
+        completion_tokens=generation.completion_tokens,
+        prompt_cache_hit_tokens=generation.prompt_cache_hit_tokens,
+        from_cache=generation.from_cache,
+        payload=audit.sealed_payload(
+            runtime.sealer, {"request": call, "response": generation.text}
+        ),
+    )
+    if generation.zone != Zone.ONPREM or prepared.vault is not None:
+        _flush(runtime, claimed)  # a call that left the building is on record at once
     return protect.restore(runtime, claimed.job_id, claimed.tenant, generation, prepared.vault)
 
 
@@ -148,8 +199,26 @@ def _verify(adapter: object, item: WorkItem, generation: Generation) -> list[str
 
 
 def _record(runtime: Runtime, claimed: Claim, kind: str, **data: object) -> None:
-    with transaction(runtime.engine) as session:
-        audit.record(session, claimed.tenant, kind, claimed.job_id, **data)
+    """Owe an audit event of this attempt; written with the attempt's next transaction."""
+    claimed.pending.append((kind, claimed.job_id, dict(data)))
+
+
+def _flush(runtime: Runtime, claimed: Claim) -> None:
+    """Write the events owed so far in their own transaction."""
+    if claimed.pending:
+        with transaction(runtime.engine) as session:
+            _write_pending(session, claimed)
+
+
+def _write_pending(
+    session: Session, claimed: Claim, *last: tuple[str, str | None, dict[str, Any]]
+) -> None:
+    """Append the owed events (then ``last``) to the chain in the caller's transaction."""
+    events = [*claimed.pending, *last]
+    claimed.pending.clear()
+    if events:
+        session.flush()
+        audit.append(session.connection(), claimed.tenant, events)
 
 
 def _still_ours(session: Session, claimed: Claim) -> Job | None:
@@ -169,6 +238,7 @@ def _succeed(
     with transaction(runtime.engine) as session:
         job = _still_ours(session, claimed)
         if job is None:
+            _write_pending(session, claimed)
             log.warning("job.lost_ownership", job_id=claimed.job_id)
             return "discarded"
         now = utcnow()
@@ -194,30 +264,17 @@ def _succeed(
         job.finished_at = job.updated_at = now
         job.due_at = None
         job.last_error = None
-        audit.record(
-            session,
-            job.tenant,
-            "model_call",
-            job.id,
-            backend=generation.backend_id,
-            zone=generation.zone.value,
-            model=generation.model,
-            model_version=generation.model_version,
-            latency_ms=round(generation.latency_s * 1000),
-            finish_reason=generation.finish_reason,
-            prompt_tokens=generation.prompt_tokens,
-            completion_tokens=generation.completion_tokens,
-        )
         publications.store(session, runtime.sealer, job.tenant, job.id, published)
-        audit.record(
-            session,
-            job.tenant,
-            "succeeded",
-            job.id,
-            media_type=rendered.media_type,
-            published=[f"{p.resource_type}/{p.resource_id}" for p in published],
-        )
-        webhooks.enqueue(session, runtime, job)
+        webhooks.enqueue(session, runtime, job, claimed.adapter)
+        succeeded = {
+            "media_type": rendered.media_type,
+            "published": [f"{p.resource_type}/{p.resource_id}" for p in published],
+        }
+        _write_pending(session, claimed, ("succeeded", job.id, succeeded))
+        created_at = job.created_at
+    metrics.job_finished(
+        claimed.item.task, generation.zone.value, "succeeded", metrics.since(created_at)
+    )
     log.info("job.succeeded", job_id=claimed.job_id, backend=generation.backend_id)
     return JobStatus.SUCCEEDED.value
 
@@ -225,6 +282,7 @@ def _succeed(
 def _retry_or_fail(runtime: Runtime, claimed: Claim, error: str) -> str:
     with transaction(runtime.engine) as session:
         job = _still_ours(session, claimed)
+        _write_pending(session, claimed)
         if job is None:
             return "discarded"
         if job.attempts >= job.max_attempts:
@@ -257,6 +315,7 @@ def _retry_or_fail(runtime: Runtime, claimed: Claim, error: str) -> str:
 def _fail(runtime: Runtime, claimed: Claim, error: str) -> str:
     with transaction(runtime.engine) as session:
         job = _still_ours(session, claimed)
+        _write_pending(session, claimed)
         if job is None:
             return "discarded"
         return _end(runtime, session, job, JobStatus.FAILED, error)
@@ -270,6 +329,7 @@ def _end(runtime: Runtime, session: Session, job: Job, status: JobStatus, error:
     job.due_at = job.not_before = None
     audit.record(session, job.tenant, status.value, job.id, attempts=job.attempts, error=error)
     webhooks.enqueue(session, runtime, job)
+    metrics.job_finished(job.task, "none", status.value, metrics.since(job.created_at))
     log.warning("job.ended", job_id=job.id, status=status.value, error=error)
     return status.value
 
@@ -295,6 +355,7 @@ def sweep(runtime: Runtime, limit: int = 100) -> int:
             touched += 1
             if job.status == JobStatus.RUNNING:
                 lost = f"worker lost during attempt {job.attempts} (lease expired)"
+                metrics.job_error(job.task, "worker_lost")
                 if job.attempts >= job.max_attempts:
                     _end(runtime, session, job, JobStatus.DEAD, lost)
                     continue

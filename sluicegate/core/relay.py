@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 import structlog
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from sluicegate.core.db import transaction
@@ -48,18 +49,23 @@ def publish_pending(runtime: Runtime) -> int:
             break
         sent.append(message_id)
     if sent or error:
+        # One statement for the batch (not a read and a write per row).
         with transaction(runtime.engine) as session:
-            now = utcnow()
-            for message_id, _ in pending:
-                row = session.get(OutboxMessage, message_id)
-                if row is None:
-                    continue
-                if message_id in sent:
-                    row.published_at = now
-                else:
-                    row.publish_attempts += 1
-                    row.last_error = error
-                    break
+            if sent:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id).in_(sent))
+                    .values(published_at=utcnow())
+                )
+            if error is not None:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id) == pending[len(sent)][0])
+                    .values(
+                        publish_attempts=col(OutboxMessage.publish_attempts) + 1,
+                        last_error=error,
+                    )
+                )
     return len(sent)
 
 

@@ -22,8 +22,12 @@ import hashlib
 import hmac
 import json
 import math
+import os
 import random
+import threading
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -32,18 +36,20 @@ import httpx
 import structlog
 from sqlmodel import Session, col, select
 
-from sluicegate.core import audit
+from sluicegate.core import audit, metrics
 from sluicegate.core.config import WebhookConfig
 from sluicegate.core.db import transaction
 from sluicegate.core.ingest import open_item
 from sluicegate.core.interfaces import DeliveryFailed, WriteBackPolicy
 from sluicegate.core.runtime import Runtime
+from sluicegate.core.security import callbacks
 from sluicegate.core.tables import Job, JobStatus, Result, WebhookDelivery, WorkItemRow, utcnow
 
 log = structlog.get_logger("sluicegate.webhooks")
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 WRITEBACK = "writeback"
+SEND_CONCURRENCY = 16  # webhook requests in flight per relay round
 
 
 @dataclass(frozen=True)
@@ -53,10 +59,14 @@ class Retry:
     max_attempts: int
     backoff_s: float
     backoff_max_s: float
+    schedule_s: tuple[float, ...] = ()  # fixed delays per retry, when configured
 
 
-def enqueue(session: Session, runtime: Runtime, job: Job) -> None:
-    """Owe the channel its notices of ``job``'s end (inside the caller's transaction)."""
+def enqueue(session: Session, runtime: Runtime, job: Job, adapter: str | None = None) -> None:
+    """Owe the channel its notices of ``job``'s end (inside the caller's transaction).
+
+    ``adapter`` (the job's adapter, when the caller knows it) saves a lookup.
+    """
     channel = runtime.settings.adapters.get(job.channel)
     hook = channel.webhook if channel else None
     if hook is not None and job.status in hook.events:
@@ -70,12 +80,14 @@ def enqueue(session: Session, runtime: Runtime, job: Job) -> None:
             )
         )
     if job.status == JobStatus.SUCCEEDED:
-        _enqueue_writeback(session, runtime, job)
+        _enqueue_writeback(session, runtime, job, adapter)
 
 
-def _enqueue_writeback(session: Session, runtime: Runtime, job: Job) -> None:
-    row = session.get(WorkItemRow, job.work_item_id)
-    policy = _writeback_policy(runtime, row.adapter) if row else None
+def _enqueue_writeback(session: Session, runtime: Runtime, job: Job, adapter: str | None) -> None:
+    if adapter is None:
+        row = session.get(WorkItemRow, job.work_item_id)
+        adapter = row.adapter if row else None
+    policy = _writeback_policy(runtime, adapter) if adapter else None
     if policy is None:
         return
     session.add(
@@ -127,44 +139,65 @@ def body_for(delivery: WebhookDelivery, job: Job) -> bytes:
 
 
 def _retry_of(policy: WebhookConfig | WriteBackPolicy) -> Retry:
+    schedule = getattr(policy, "retry_schedule_h", None)
+    if schedule:
+        delays = tuple(hours * 3600.0 for hours in schedule)
+        return Retry(len(delays) + 1, delays[0], max(delays), delays)
     return Retry(policy.max_attempts, policy.backoff_s, policy.backoff_max_s)
 
 
 def _backoff_s(retry: Retry, attempt: int) -> float:
+    if retry.schedule_s:
+        return retry.schedule_s[min(attempt, len(retry.schedule_s)) - 1]
     ceiling = min(retry.backoff_max_s, retry.backoff_s * math.pow(2, attempt - 1))
     return random.uniform(ceiling / 2, ceiling)
 
 
 def deliver_due(runtime: Runtime, limit: int = 50) -> int:
-    """Send every due delivery once; returns how many were attempted."""
+    """Send every due delivery once; returns how many were attempted.
+
+    One query loads the due rows with their jobs; webhook requests go out
+    concurrently on pooled keep-alive clients; their outcomes are written in
+    one transaction (one audit head lock for the batch). Write-backs keep
+    their own path: each is adapter protocol work with its own policy.
+    """
     now = utcnow()
     with Session(runtime.engine) as session:
         due = session.exec(
-            select(WebhookDelivery.id)
+            select(WebhookDelivery, Job)
+            .join(Job, col(Job.id) == col(WebhookDelivery.job_id))
             .where(WebhookDelivery.status == PENDING)
             .where(col(WebhookDelivery.next_attempt_at) <= now)
             .order_by(col(WebhookDelivery.next_attempt_at))
             .limit(limit)
         ).all()
-    for delivery_id in due:
-        _attempt(runtime, delivery_id)
+    outcomes: list[_Outcome] = []
+    sends: list[tuple[WebhookDelivery, Future[_Outcome]]] = []
+    for delivery, job in due:
+        if delivery.event == WRITEBACK:
+            _attempt_writeback(runtime, delivery, job)
+            continue
+        ready = _prepare(runtime, delivery, job)
+        if isinstance(ready, _Outcome):
+            outcomes.append(ready)
+        elif len(due) == 1:
+            outcomes.append(ready())
+        else:
+            sends.append((delivery, _sender_pool().submit(ready)))
+    outcomes.extend(future.result() for _, future in sends)
+    if outcomes:
+        _record_many(runtime, outcomes)
     return len(due)
 
 
-def _attempt(runtime: Runtime, delivery_id: str) -> None:
-    with Session(runtime.engine) as session:
-        delivery = session.get(WebhookDelivery, delivery_id)
-        job = session.get(Job, delivery.job_id) if delivery else None
-    if delivery is None or job is None or delivery.status != PENDING:
-        return
-    if delivery.event == WRITEBACK:
-        _attempt_writeback(runtime, delivery, job)
-        return
+def _prepare(
+    runtime: Runtime, delivery: WebhookDelivery, job: Job
+) -> _Outcome | Callable[[], _Outcome]:
+    """The signed request for one webhook delivery, or its outcome when it cannot go."""
     channel = runtime.settings.adapters.get(delivery.channel)
     hook = channel.webhook if channel else None
     if hook is None:
-        _record(runtime, delivery_id, None, "channel no longer has a webhook configured", dead=True)
-        return
+        return _Outcome(delivery.id, None, "channel no longer has a webhook configured", dead=True)
     body = body_for(delivery, job)
     timestamp = int(time.time())
     headers = {
@@ -172,25 +205,79 @@ def _attempt(runtime: Runtime, delivery_id: str) -> None:
         "webhook-id": delivery.id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": sign(hook.secret, delivery.id, timestamp, body),
+        "webhook-key-id": hook.key_id,
         "user-agent": "sluicegate-webhooks",
     }
+    private = runtime.settings.security.callback_private_addresses == "allow"
+    allow_private = hook.allow_private if hook.allow_private is not None else private
+    retry = _retry_of(hook)
     try:
-        response = httpx.post(hook.url, content=body, headers=headers, timeout=hook.timeout_s)
-    except httpx.HTTPError as exc:
-        _record(runtime, delivery_id, None, f"{type(exc).__name__}: {exc}", retry=_retry_of(hook))
-        return
-    if 200 <= response.status_code < 300:
-        _record(runtime, delivery_id, response.status_code, None, delivered=True)
-    else:
-        gone = response.status_code == 410  # the receiver asked us to stop
-        _record(
-            runtime,
-            delivery_id,
+        target = callbacks.check(delivery.url, hook.allowed_urls or [hook.url], allow_private)
+    except callbacks.UnsafeCallback as exc:
+        return _Outcome(delivery.id, None, f"refused: {exc}", dead=True)
+    except OSError as exc:  # name does not resolve (yet): retry like a network error
+        return _Outcome(delivery.id, None, f"resolve: {type(exc).__name__}", retry=retry)
+
+    def send() -> _Outcome:
+        try:
+            response = _client(hook.timeout_s, target.server_name).post(
+                target.url,
+                content=body,
+                headers={**headers, "host": target.host_header},
+                extensions={"sni_hostname": target.server_name},
+            )
+        except httpx.HTTPError as exc:
+            return _Outcome(delivery.id, None, f"{type(exc).__name__}: {exc}", retry=retry)
+        if 200 <= response.status_code < 300:
+            return _Outcome(delivery.id, response.status_code, None, delivered=True)
+        return _Outcome(
+            delivery.id,
             response.status_code,
             f"receiver answered {response.status_code}",
-            retry=_retry_of(hook),
-            dead=gone,
+            retry=retry,
+            dead=response.status_code == 410,  # the receiver asked us to stop
         )
+
+    return send
+
+
+_pool_lock = threading.Lock()
+_pool_state: dict[str, Any] = {}
+
+
+def _process_local() -> dict[str, Any]:
+    """This process's pooled clients and sender threads (reset after a fork)."""
+    if _pool_state.get("pid") != os.getpid():
+        _pool_state.clear()
+        _pool_state.update(pid=os.getpid(), clients={}, executor=None)
+    return _pool_state
+
+
+def _client(timeout_s: float, server_name: str | None) -> httpx.Client:
+    """A keep-alive client per (timeout, TLS server name).
+
+    Building a client builds an SSL context (milliseconds of CPU); reusing
+    one per process keeps connections warm. Requests go to pinned addresses,
+    so pooled connections are keyed by address: one client per server name
+    keeps a TLS session made for one host from serving another on the same IP.
+    """
+    with _pool_lock:
+        clients: dict[tuple[float, str | None], httpx.Client] = _process_local()["clients"]
+        client = clients.get((timeout_s, server_name))
+        if client is None:
+            # A redirect could point anywhere: never followed.
+            client = httpx.Client(timeout=timeout_s, follow_redirects=False)
+            clients[(timeout_s, server_name)] = client
+        return client
+
+
+def _sender_pool() -> ThreadPoolExecutor:
+    with _pool_lock:
+        state = _process_local()
+        if state["executor"] is None:
+            state["executor"] = ThreadPoolExecutor(SEND_CONCURRENCY, "webhook-send")
+        executor: ThreadPoolExecutor = state["executor"]
+        return executor
 
 
 def _attempt_writeback(runtime: Runtime, delivery: WebhookDelivery, job: Job) -> None:
@@ -229,6 +316,20 @@ def _attempt_writeback(runtime: Runtime, delivery: WebhookDelivery, job: Job) ->
     _record(runtime, delivery.id, None, None, delivered=True, location=location)
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What one attempt came to, to be written down."""
+
+    delivery_id: str
+    status_code: int | None
+    error: str | None
+    retry: Retry | None = None
+    delivered: bool = False
+    dead: bool = False
+    not_before_s: float | None = None
+    location: str | None = None
+
+
 def _record(
     runtime: Runtime,
     delivery_id: str,
@@ -241,49 +342,99 @@ def _record(
     not_before_s: float | None = None,
     location: str | None = None,
 ) -> None:
+    outcome = _Outcome(
+        delivery_id, status_code, error, retry, delivered, dead, not_before_s, location
+    )
+    _record_many(runtime, [outcome])
+
+
+def _record_many(runtime: Runtime, outcomes: Sequence[_Outcome]) -> None:
+    """Write the outcomes of a round in one transaction, their audit events in one append."""
     with transaction(runtime.engine) as session:
-        delivery = session.get(WebhookDelivery, delivery_id)
-        if delivery is None:
-            return
-        now = utcnow()
-        delivery.attempts += 1
-        delivery.last_status_code = status_code
-        delivery.last_error = error
-        delivery.updated_at = now
-        if delivered:
-            delivery.status = DELIVERED
-            delivery.next_attempt_at = None
-            if delivery.event == WRITEBACK:
-                _written_back(session, delivery.job_id, location)
-        elif dead or retry is None or delivery.attempts >= retry.max_attempts:
-            delivery.status = DEAD
-            delivery.next_attempt_at = None
-            log.warning(
-                "webhook.dead_lettered",
-                delivery_id=delivery_id,
-                kind=delivery.event,
-                attempts=delivery.attempts,
-                error=error,
-            )
-        else:
-            delay = max(_backoff_s(retry, delivery.attempts), not_before_s or 0.0)
-            delivery.next_attempt_at = now + timedelta(seconds=delay)
-            log.info(
-                "webhook.retry_scheduled",
-                delivery_id=delivery_id,
-                kind=delivery.event,
-                delay_s=round(delay, 2),
-                error=error,
-            )
+        ids = [o.delivery_id for o in outcomes]
+        rows = session.exec(select(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids))).all()
+        found = {row.id: row for row in rows}
+        tenants = dict(
+            session.exec(
+                select(Job.id, Job.tenant).where(col(Job.id).in_({r.job_id for r in rows}))
+            ).all()
+        )
+        events: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {}
+        for outcome in outcomes:
+            delivery = found.get(outcome.delivery_id)
+            if delivery is None:
+                continue
+            event = _apply(session, delivery, outcome)
+            tenant = tenants.get(delivery.job_id)
+            if event is not None and tenant is not None:
+                events.setdefault(tenant, []).append(event)
+        session.flush()
+        for tenant, tenant_events in events.items():
+            audit.append(session.connection(), tenant, tenant_events)
 
 
-def _written_back(session: Session, job_id: str, location: str | None) -> None:
+def _apply(
+    session: Session, delivery: WebhookDelivery, outcome: _Outcome
+) -> tuple[str, str | None, dict[str, Any]] | None:
+    """Update one delivery row; returns the audit event it owes, if any."""
+    now = utcnow()
+    retry, error = outcome.retry, outcome.error
+    delivery.attempts += 1
+    delivery.last_status_code = outcome.status_code
+    delivery.last_error = error
+    delivery.updated_at = now
+    kind = metrics.delivery_kind(delivery.event)
+    if outcome.delivered:
+        delivery.status = DELIVERED
+        delivery.next_attempt_at = None
+        metrics.webhook_delivery(kind, "delivered")
+        if delivery.event == WRITEBACK:
+            return _written_back(session, delivery.job_id, outcome.location)
+        return _delivery_event(delivery, "delivered")
+    if outcome.dead or retry is None or delivery.attempts >= retry.max_attempts:
+        delivery.status = DEAD
+        metrics.webhook_delivery(kind, "dead")
+        delivery.next_attempt_at = None
+        log.warning(
+            "webhook.dead_lettered",
+            delivery_id=delivery.id,
+            kind=delivery.event,
+            attempts=delivery.attempts,
+            error=error,
+        )
+        return _delivery_event(delivery, "delivery_dead")
+    delay = max(_backoff_s(retry, delivery.attempts), outcome.not_before_s or 0.0)
+    metrics.webhook_delivery(kind, "retry")
+    delivery.next_attempt_at = now + timedelta(seconds=delay)
+    log.info(
+        "webhook.retry_scheduled",
+        delivery_id=delivery.id,
+        kind=delivery.event,
+        delay_s=round(delay, 2),
+        error=error,
+    )
+    return None
+
+
+def _delivery_event(delivery: WebhookDelivery, kind: str) -> tuple[str, str | None, dict[str, Any]]:
+    data = {
+        "via": "webhook" if delivery.event != WRITEBACK else "write_back",
+        "delivery_id": delivery.id,
+        "attempt": delivery.attempts,
+        "status_code": delivery.last_status_code,
+    }
+    return kind, delivery.job_id, data
+
+
+def _written_back(
+    session: Session, job_id: str, location: str | None
+) -> tuple[str, str | None, dict[str, Any]] | None:
     """Record on the job (and the audit trail) where the sender's system filed it."""
     job = session.get(Job, job_id)
     if job is None:
-        return
+        return None
     job.external_location = location[:2048] if location else None
-    audit.record(session, job.tenant, "written_back", job.id, location=job.external_location)
+    return "written_back", job.id, {"location": job.external_location}
 
 
 def replay(runtime: Runtime, delivery_id: str | None = None) -> int:

@@ -178,3 +178,33 @@ def test_purge_keeps_the_rest_verifiable(chain, sealer) -> None:
     with Session(chain) as session:
         anchor = session.exec(sa.select(AuditCheckpoint)).scalar_one()
     assert anchor.kind == "anchor" and anchor.seq == 5
+
+
+def test_the_relay_signs_chain_heads_periodically(tmp_path) -> None:
+    """Periodic signed checkpoints without cron: the relay signs each busy chain."""
+    from sqlmodel import Session, select
+
+    from sluicegate.core.ingest import accept
+    from sluicegate.core.interfaces import WorkItem
+    from sluicegate.core.relay import checkpoint_chains
+    from sluicegate.core.runtime import build_runtime
+    from sluicegate.core.tables import AuditCheckpoint
+    from tests.conftest import make_settings
+
+    runtime = build_runtime(make_settings(tmp_path, security={"audit_checkpoint_every": 5}))
+    try:
+        items = [
+            WorkItem("default", "fhir", "radiology_report", "Bundle/x", f"k{i}", {}, {})
+            for i in range(2)
+        ]
+        accept(runtime.engine, runtime.sealer, "fhir", items, max_attempts=3, lease_s=60)
+        assert checkpoint_chains(runtime) == 0  # 4 events (received, validated x2): fewer than 5
+        third = WorkItem("default", "fhir", "radiology_report", "Bundle/x", "k9", {}, {})
+        accept(runtime.engine, runtime.sealer, "fhir", [third], max_attempts=3, lease_s=60)
+        assert checkpoint_chains(runtime) == 1
+        with Session(runtime.engine) as s:
+            [mark] = s.exec(select(AuditCheckpoint)).all()
+        assert mark.seq == 6 and mark.kind == "periodic"
+        assert checkpoint_chains(runtime) == 0  # nothing new since
+    finally:
+        runtime.close()

@@ -88,6 +88,7 @@ def test_success_stores_exactly_one_sealed_result(runtime, scripted) -> None:
     assert b"No acute findings" not in result.sealed_body
     assert events(runtime, job_id) == [
         "received",
+        "validated",
         "started",
         "classified",
         "routed",

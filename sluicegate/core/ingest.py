@@ -131,6 +131,9 @@ def _accept(
                     },
                 )
             )
+            # Parsed and validated by the adapter before it got here (invalid
+            # input is answered in the domain's idiom and never stored).
+            events[item.tenant].append(("validated", job.id, {"adapter": adapter}))
             accepted.append(Accepted(job.id, created=True))
         if jobs_rows:
             conn.execute(insert(WorkItemRow.__table__), items_rows)  # type: ignore[attr-defined]

@@ -9,11 +9,13 @@ idempotent, so a message published twice does no harm.
 from __future__ import annotations
 
 import threading
+import time
 
 import structlog
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
+from sluicegate.core import audit
 from sluicegate.core.db import transaction
 from sluicegate.core.pipeline import sweep
 from sluicegate.core.queue import publish
@@ -69,6 +71,26 @@ def publish_pending(runtime: Runtime) -> int:
     return len(sent)
 
 
+CHECKPOINT_CHECK_S = 60.0
+
+
+def checkpoint_chains(runtime: Runtime) -> int:
+    """Sign each tenant's audit chain head once ``security.audit_checkpoint_every``
+    events have come since its last checkpoint: the periodic signed checkpoints
+    that let ``audit verify`` catch a rewritten tail. Returns how many were signed."""
+    every = runtime.settings.security.audit_checkpoint_every
+    signed = 0
+    with Session(runtime.engine) as session:
+        tenants = audit.tenants(session)
+    for tenant in tenants:
+        with transaction(runtime.engine) as session:
+            if audit.checkpoint(session, runtime.sealer, tenant, every) is not None:
+                signed += 1
+    if signed:
+        log.info("audit.checkpointed", chains=signed)
+    return signed
+
+
 class Relay:
     """The relay loop; ``nudge()`` wakes it early after an ingest."""
 
@@ -77,13 +99,18 @@ class Relay:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_checkpoint = 0.0
 
     def nudge(self) -> None:
         self._wake.set()
 
     def run_once(self) -> int:
-        """One round: publish, sweep stalled jobs, send due webhooks."""
-        return publish_pending(self.runtime) + sweep(self.runtime) + deliver_due(self.runtime)
+        """One round: publish, sweep stalled jobs, send due webhooks, sign audit heads."""
+        done = publish_pending(self.runtime) + sweep(self.runtime) + deliver_due(self.runtime)
+        if time.monotonic() >= self._next_checkpoint:
+            self._next_checkpoint = time.monotonic() + CHECKPOINT_CHECK_S
+            checkpoint_chains(self.runtime)
+        return done
 
     def run_forever(self) -> None:
         interval = self.runtime.settings.relay.poll_interval_s

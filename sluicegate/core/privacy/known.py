@@ -33,7 +33,7 @@ _MONTHS = [
     "november",
     "december",
 ]
-_TITLES = frozenset(
+TITLES = frozenset(
     [
         "mr",
         "mrs",
@@ -314,7 +314,7 @@ def name_variants(value: str) -> Iterable[str]:
 
 def _name_tokens(text: str) -> list[str]:
     tokens = [t.strip(".") for t in re.split(r"\s+", text.strip()) if t.strip(".")]
-    return [t for t in tokens if t.lower() not in _TITLES]
+    return [t for t in tokens if t.lower() not in TITLES]
 
 
 def parse_date(value: str) -> date | None:

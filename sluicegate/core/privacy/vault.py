@@ -18,34 +18,10 @@ from datetime import date
 from typing import Any
 
 from sluicegate.core.privacy import surrogates as sg
+from sluicegate.core.privacy.known import TITLES
 
 FORMAT_VERSION = 1
 NAME_LABELS = frozenset({"PATIENT", "NAME"})
-_TITLES = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "miss",
-        "mx",
-        "dr",
-        "prof",
-        "sir",
-        "rev",
-        "jr",
-        "sr",
-        "ii",
-        "iii",
-        "iv",
-        "md",
-        "phd",
-        "rn",
-        "np",
-        "pa",
-        "do",
-        "dds",
-    ]
-)
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
 _NUMBERISH = frozenset({"ID", "SSN", "ACCOUNT", "PHONE"})
 _ZIP = re.compile(r"\d{5}(?:-\d{4})?|\d{3,4}")
@@ -56,7 +32,7 @@ def name_tokens(text: str) -> list[str]:
     return [
         t
         for t in (m.group().casefold() for m in _TOKEN.finditer(text))
-        if t.strip(".") not in _TITLES and not t.isdigit()
+        if t.strip(".") not in TITLES and not t.isdigit()
     ]
 
 
@@ -232,7 +208,7 @@ class Vault:
 
     def _fake_token(self, person: _Person, token: str) -> str:
         key = token.casefold()
-        if key.strip(".") in _TITLES or key.isdigit():
+        if key.strip(".") in TITLES or key.isdigit():
             return token
         fake = person.fakes.get(key)
         if fake is None:

@@ -18,21 +18,9 @@ import ahocorasick
 
 from sluicegate.core.privacy.findings import Finding, Kind
 from sluicegate.core.privacy.names import is_common_word
+from sluicegate.core.privacy.surrogates import MONTHS
 
-_MONTHS = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-]
+_MONTHS = MONTHS
 TITLES = frozenset(
     [
         "mr",

@@ -67,6 +67,13 @@ class PipelineConfig(Section):
     )
     retry_backoff_s: float = Field(default=2.0, gt=0, description="First retry delay.")
     retry_backoff_max_s: float = Field(default=60.0, gt=0)
+    batch_size: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Jobs the relay sends in one task; a worker runs them together so "
+        "the model server can batch them (1: one job per task).",
+    )
     lease_s: float = Field(
         default=300.0,
         gt=0,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -109,9 +109,17 @@ def execute(runtime: Runtime, job_id: str) -> str:
         log.info("job.skipped", job_id=job_id)
         return "skipped"
     log.info("job.started", job_id=job_id, attempt=claimed.attempt)
+    return finish(runtime, claimed, lambda: _transform(runtime, claimed))
+
+
+Work = Callable[[], tuple[Generation, Rendered, list[Publication]]]
+
+
+def finish(runtime: Runtime, claimed: Claim, work: Work) -> str:
+    """Run a claimed job's remaining steps and end the attempt by what they raised."""
     task = claimed.item.task
     try:
-        generation, rendered, published = _transform(runtime, claimed)
+        generation, rendered, published = work()
     except BackendUnavailable as exc:
         timed_out = "deadline" in str(exc) or "timed out" in str(exc)
         metrics.job_error(task, "backend_timeout" if timed_out else "backend_unavailable")
@@ -122,7 +130,7 @@ def execute(runtime: Runtime, job_id: str) -> str:
         )
         return _fail(runtime, claimed, f"generation failed: {exc}")
     except Exception as exc:  # a bug must end the job visibly, never hang it
-        log.exception("job.crashed", job_id=job_id)
+        log.exception("job.crashed", job_id=claimed.job_id)
         metrics.job_error(task, "internal")
         return _fail(runtime, claimed, f"internal error: {type(exc).__name__}")
     return _succeed(runtime, claimed, generation, rendered, published)
@@ -130,14 +138,28 @@ def execute(runtime: Runtime, job_id: str) -> str:
 
 def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, Rendered, list[Publication]]:
     """classify → protect → generate (→ verify, once more) → restore → render → publish."""
+    prepared = prepare(runtime, claimed)
+    generation = runtime.run(runtime.router().generate(prepared.request))
+    return complete(runtime, claimed, prepared, generation)
+
+
+def prepare(runtime: Runtime, claimed: Claim) -> protect.Prepared:
+    """classify → protect: the request this job may send, and its vault if de-identified."""
     item = claimed.item
     sensitivity, reasons = privacy.classify(item)
     _record(runtime, claimed, "classified", sensitivity=sensitivity.value, reasons=reasons)
     if runtime.router().cloud_eligible(item.task, item.channel):
         _flush(runtime, claimed)  # protect writes its own events (and the vault) next
-    prepared = protect.prepare(runtime, claimed.job_id, claimed.tenant, item, sensitivity)
+    return protect.prepare(runtime, claimed.job_id, claimed.tenant, item, sensitivity)
+
+
+def complete(
+    runtime: Runtime, claimed: Claim, prepared: protect.Prepared, generation: Generation
+) -> tuple[Generation, Rendered, list[Publication]]:
+    """A model's answer → restore → verify (one regeneration) → render → publish."""
+    item = claimed.item
     adapter = runtime.adapter(claimed.adapter)
-    generation = _generate(runtime, claimed, prepared)
+    generation = _answered(runtime, claimed, prepared, generation)
     problems = _verify(adapter, item, generation)
     if problems:
         # One regeneration; if the draft is still wrong the adapter's render flags it.
@@ -153,8 +175,15 @@ def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, Rendered, 
 
 
 def _generate(runtime: Runtime, claimed: Claim, prepared: protect.Prepared) -> Generation:
+    generation = runtime.run(runtime.router().generate(prepared.request))
+    return _answered(runtime, claimed, prepared, generation)
+
+
+def _answered(
+    runtime: Runtime, claimed: Claim, prepared: protect.Prepared, generation: Generation
+) -> Generation:
+    """Put the call on record (routed, model_call sealed), then re-identify on-prem."""
     request = prepared.request
-    generation = runtime.run(runtime.router().generate(request))
     _record(
         runtime,
         claimed,

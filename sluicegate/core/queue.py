@@ -1,4 +1,4 @@
-"""The Celery app: broker from config, late acknowledgement, one task.
+"""The Celery app: broker from config, late acknowledgement; one job or a batch per task.
 
 The broker is only a doorbell: the database is the source of truth for every
 job, so a message that is lost (an embedded broker's worker killed with
@@ -16,6 +16,7 @@ from celery import Celery
 from sluicegate.core.config import Settings
 
 RUN_JOB = "sluicegate.run_job"
+RUN_BATCH = "sluicegate.run_batch"
 QUEUE = "sluicegate"
 
 
@@ -49,12 +50,30 @@ def make_celery(settings: Settings) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
     )
     app.task(name=RUN_JOB, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(run_job)
+    app.task(name=RUN_BATCH, acks_late=True, reject_on_worker_lost=True, ignore_result=True)(
+        run_batch
+    )
     return app
 
 
 def publish(app: Celery, job_id: str, message_id: int) -> None:
     """Send one run-job message; raises if the broker cannot take it now."""
     app.send_task(RUN_JOB, args=[job_id], task_id=f"{job_id}.{message_id}", retry=False)
+
+
+def publish_batch(app: Celery, job_ids: list[str], message_id: int) -> None:
+    """Send one message for several jobs (``pipeline.batch_size``); raises like :func:`publish`."""
+    app.send_task(
+        RUN_BATCH, args=[job_ids], task_id=f"batch.{job_ids[0]}.{message_id}", retry=False
+    )
+
+
+def run_batch(job_ids: list[str]) -> list[str]:
+    """Worker entry point: run several jobs together so the model server can batch them."""
+    from sluicegate.core.batch import execute_many
+    from sluicegate.core.runtime import worker_runtime
+
+    return execute_many(worker_runtime(), job_ids)
 
 
 def run_job(job_id: str) -> str:

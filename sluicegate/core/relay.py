@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from sluicegate.core import audit
 from sluicegate.core.db import transaction
 from sluicegate.core.pipeline import sweep
-from sluicegate.core.queue import publish
+from sluicegate.core.queue import publish, publish_batch
 from sluicegate.core.runtime import Runtime
 from sluicegate.core.tables import OutboxMessage, utcnow
 from sluicegate.core.webhooks import deliver_due
@@ -42,14 +42,19 @@ def publish_pending(runtime: Runtime) -> int:
         ).all()
     sent: list[int] = []
     error: str | None = None
-    for message_id, job_id in pending:
+    size = runtime.settings.pipeline.batch_size
+    for start in range(0, len(pending), size):
+        chunk = pending[start : start + size]
         try:
-            publish(runtime.celery(), job_id, message_id)
+            if len(chunk) == 1:
+                publish(runtime.celery(), chunk[0][1], chunk[0][0])
+            else:  # one message for several jobs: the worker runs them together
+                publish_batch(runtime.celery(), [job_id for _, job_id in chunk], chunk[0][0])
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
             log.warning("relay.broker_unavailable", waiting=len(pending) - len(sent), error=error)
             break
-        sent.append(message_id)
+        sent.extend(message_id for message_id, _ in chunk)
     if sent or error:
         # One statement for the batch (not a read and a write per row).
         with transaction(runtime.engine) as session:

@@ -142,7 +142,7 @@ def test_demo_command_prints_a_preliminary_report_in_time(tmp_path: Path) -> Non
     assert "→ status preliminary" in output
     assert "FHIR transaction round trip complete." in output
     # Privacy: the first draft went to the cloud stand-in de-identified, came back re-identified.
-    assert "The cloud received (on the wire)" in output
+    assert "Privacy: the same job, three views" in output
     assert "[PATIENT_1]" in output
     assert "No identifier left the building" in output
     # HL7 over MLLP (on-prem), a financial summary (on-prem), the audit chain verified.

@@ -7,8 +7,9 @@ drafted by the cloud stand-in and re-identified on-prem, and the demo prints
 side by side what the hospital sent, what the cloud received and what came
 back. Then a FHIR transaction round trip (transaction-response, job, search
 and read), an HL7 ORU over MLLP and a financial report -- both on channels
-marked ``cloud: never``, so drafted on-prem by Triton -- and finally the
-audit chain's verification. Everything is shut down at the end.
+marked ``cloud: never``, so drafted on-prem by Triton -- then where each job
+was drafted, read back from the audit trail, and finally the audit chain's
+verification. Everything is shut down at the end.
 """
 
 from __future__ import annotations
@@ -174,7 +175,34 @@ def _run_steps(
         _hl7_step(console, client, settings, deadline)
     if "finance" in settings.adapters:
         _finance_step(console, client, deadline)
+    _print_routes(console, client)
     return _print_audit_verification(console, client)
+
+
+def _print_routes(console: Console, client: httpx.Client) -> None:
+    """Where each job was drafted, as the audit trail records it (``routed`` events;
+    a job whose draft was regenerated after a failed check appears once per draft)."""
+    lines = _ok_text(client.get("/audit/events"), "the audit events").splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
+    channels = {
+        e["job_id"]: e["data"].get("channel", "") for e in events if e["type"] == "received"
+    }
+    table = Table(title="Where each job was drafted (from the audit trail)")
+    for column in ("channel", "job", "zone", "backend", "text sent"):
+        table.add_column(column)
+    for e in (e for e in events if e["type"] == "routed"):
+        data = e["data"]
+        sent = "de-identified, guard passed" if data.get("cleared") else "original (on-prem only)"
+        table.add_row(
+            channels.get(e["job_id"], "?"), e["job_id"][:8], data["zone"], data["backend"], sent
+        )
+    console.print(table)
+
+
+def _ok_text(response: httpx.Response, what: str) -> str:
+    if response.status_code != 200:
+        raise RuntimeError(f"{what}: {response.status_code} {response.text[:300]}")
+    return response.text
 
 
 def _print_privacy(console: Console, cloud: CloudStandIn, report: dict[str, Any]) -> None:

@@ -149,5 +149,8 @@ def test_demo_command_prints_a_preliminary_report_in_time(tmp_path: Path) -> Non
     assert "MSA|AA|" in output and "HL7 v2: ACKed over MLLP" in output
     assert "Financial summary:" in output
     assert ", intact" in output
+    # The routes on record: radiology via the cloud stand-in, HL7 and finance on-prem.
+    assert "Where each job was drafted" in output
+    assert "cloud-standin" in output and "local-triton" in output
     assert elapsed < 120, f"demo took {elapsed:.0f}s"
     assert (tmp_path / "home" / "sluicegate.db").exists()  # state stays in SLUICEGATE_HOME

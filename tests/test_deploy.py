@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -199,6 +200,34 @@ def test_compose_services_and_healthchecks() -> None:
     for name in ("api", "worker", "relay", "migrate"):
         mounts = services[name]["volumes"]
         assert "./sluicegate.yaml:/etc/sluicegate/sluicegate.yaml:ro" in mounts, name
+
+
+def compose_errors(data: dict[str, Any]) -> list[str]:
+    """Errors against the Compose Specification's schema (what Compose v2 checks)."""
+    schema = json.loads((REPO / "tests" / "schemas" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'.'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(data)]
+
+
+def test_compose_file_validates_against_the_compose_specification() -> None:
+    assert compose_errors(compose()) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("services", "api", "restrt"), "always"),  # misspelt key
+        (("services", "worker", "depends_on"), "postgres"),  # wrong type
+        (("services", "api", "healthcheck", "interval"), ["10s"]),
+    ],
+)
+def test_the_compose_schema_catches_mistakes(path: tuple[str, ...], value: Any) -> None:
+    data = copy.deepcopy(compose())
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    assert compose_errors(data), f"{'.'.join(path)} = {value!r} was accepted"
 
 
 def test_compose_mounts_and_build_files_exist() -> None:

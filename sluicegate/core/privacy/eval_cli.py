@@ -61,7 +61,13 @@ def render_table(result: object) -> Table:
     from sluicegate.core.privacy.evaluate import Result
 
     assert isinstance(result, Result)
-    table = Table(title=f"{result.corpus}: {result.documents} documents, {result.chars:,} chars")
+    table = Table(
+        title=f"{result.corpus}: {result.documents} documents, {result.chars:,} chars",
+        caption=(
+            f"content retained: {result.retained():.1%} of {result.content_words:,} "
+            "words outside the gold spans left intact"
+        ),
+    )
     for col in ("kind", "gold", "found", "recall", "detected", "precision", "F2"):
         table.add_column(col, justify="left" if col == "kind" else "right")
     for kind in [*result.kinds(), None]:

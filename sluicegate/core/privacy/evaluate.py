@@ -13,6 +13,10 @@ Recall is per gold category mapped onto a Kind; precision per detected Kind.
 Gold categories that are not identifiers under HIPAA Safe Harbor (an age of 89
 or less, an organisation, a job title, a nationality) are left out of recall,
 and detections overlapping them are not counted against precision.
+
+**Content retained** measures over-redaction from the reader's side: of the
+words that lie outside every gold span (the clinical content a drafting model
+needs), the share that no detection touches.
 """
 
 from __future__ import annotations
@@ -106,6 +110,12 @@ class Result:
     false_positives: list[tuple[str, str, str, str]] = field(default_factory=list)
     documents: int = 0
     chars: int = 0
+    content_words: int = 0  # words outside every gold span
+    content_kept: int = 0  # ... that no detection touched
+
+    def retained(self) -> float:
+        """Share of non-identifier words left intact (1.0 = nothing over-redacted)."""
+        return self.content_kept / self.content_words if self.content_words else 1.0
 
     def recall(self, kind: str | None = None) -> float:
         cs = [self.recall_counts[kind]] if kind else list(self.recall_counts.values())
@@ -127,6 +137,9 @@ class Result:
 def f_beta(p: float, r: float, beta: float) -> float:
     b2 = beta * beta
     return (1 + b2) * p * r / (b2 * p + r) if p + r else 0.0
+
+
+_WORD = re.compile(r"\w+")
 
 
 def _alnum_positions(text: str, start: int, end: int) -> list[int]:
@@ -160,6 +173,10 @@ def score(result: Result, doc: Document, found: list[Finding], context: int = 30
                     _context(doc.text, g.start, g.end, context),
                 )
             )
+    for word in _WORD.finditer(doc.text):
+        if not any(gold_mask[word.start() : word.end()]):
+            result.content_words += 1
+            result.content_kept += not any(covered[word.start() : word.end()])
     for f in found:
         key = f.kind.value
         result.precision_counts[key].detected += 1
@@ -269,7 +286,8 @@ def write_report(results: Iterable[Result], path: Path) -> None:
         lines += [
             f"## {r.corpus}",
             "",
-            f"recall {r.recall():.4f}, precision {r.precision():.4f}",
+            f"recall {r.recall():.4f}, precision {r.precision():.4f}, "
+            f"content retained {r.retained():.4f}",
             "",
         ]
         lines += [f"### Misses ({len(r.misses)})", ""]

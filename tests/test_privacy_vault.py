@@ -41,6 +41,27 @@ def test_two_people_sharing_a_surname_stay_apart() -> None:
     assert vault.surrogate("NAME", "Mary") == vault.surrogate("NAME", "Mary Smith")
 
 
+def test_realistic_ids_and_phones_never_coincide_with_another_real_value() -> None:
+    """A fake for one short real id must not be another real id (the guard would flag it)."""
+    real_ids = ["270", "410", "480"]
+    real_phones = ["555-0142", "555-0143"]
+    for seed in range(1500):
+        vault = Vault(mode="realistic", seed=seed)
+        vault.avoid([*real_ids, *real_phones])
+        assert vault.surrogate("ID", "270") not in real_ids, seed
+        assert vault.surrogate("PHONE", "555-0142") not in real_phones, seed
+
+
+def test_realistic_fakes_never_contain_a_long_real_number() -> None:
+    """A real 7-digit number must not sit inside a fake phone (555-01xx is the fake range)."""
+    for seed in range(500):
+        vault = Vault(mode="realistic", seed=seed)
+        vault.avoid(["555-0142"])
+        fake = vault.surrogate("PHONE", "(617) 555-0199")
+        assert "5550142" not in re.sub(r"\D", "", fake), (seed, fake)
+        assert fake.endswith(tuple("0123456789")), fake  # found without the fallback
+
+
 def test_realistic_names_map_token_by_token_and_avoid_real_values() -> None:
     vault = Vault(mode="realistic", seed=7)
     vault.avoid(["Jane Testperson", "Springfield"])

@@ -316,6 +316,9 @@ class Faker:
 
     def phone(self, original: str) -> str:
         """Same punctuation as ``original``; the last seven digits are 555-01xx."""
+        return self._fresh(lambda: self._phone(original))
+
+    def _phone(self, original: str) -> str:
         digits = [c for c in original if c.isdigit()]
         tail = list("55501" + f"{self._rng.randint(0, 99):02d}")
         head = [str(self._rng.randint(2, 9))] + [
@@ -333,6 +336,9 @@ class Faker:
 
     def identifier(self, original: str) -> str:
         """Same shape as ``original`` (letters, digits, punctuation), no run of 8+ digits."""
+        return self._fresh(lambda: self._identifier(original))
+
+    def _identifier(self, original: str) -> str:
         r = self._rng
         out: list[str] = []
         run = 0

@@ -89,6 +89,7 @@ class Vault:
         self._keys: dict[str, str] = {}
         self._originals: dict[str, str] = {}
         self._avoid: set[str] = set()
+        self._avoid_digits: set[str] = set()  # long numbers, also avoided inside others
         self._faker: sg.Faker | None = None
 
     @classmethod
@@ -119,6 +120,11 @@ class Vault:
             self._avoid.add(value.casefold().strip())
             words = (m.group().casefold() for m in _TOKEN.finditer(value))
             self._avoid.update(w for w in words if not any(c.isdigit() for c in w))
+            # A long real number must not appear inside a fake either (a phone's
+            # 555-01xx tail, an id): the guard flags any digit run containing it.
+            digits = re.sub(r"\D", "", value)
+            if len(digits) >= 7:
+                self._avoid_digits.add(digits)
 
     def add_person(self, names: Iterable[str], label: str = "PATIENT") -> None:
         """Register known name variants; variants of one person share one surrogate."""
@@ -272,7 +278,10 @@ class Vault:
     def _collides(self, value: str) -> bool:
         if value.casefold() in self._avoid or value in self._originals:
             return True
-        return any(m.group().casefold() in self._avoid for m in _TOKEN.finditer(value))
+        if any(m.group().casefold() in self._avoid for m in _TOKEN.finditer(value)):
+            return True
+        digits = re.sub(r"\D", "", value)
+        return any(known in digits for known in self._avoid_digits)
 
     def _record(self, surrogate: str, original: str) -> None:
         self._originals.setdefault(surrogate, original)

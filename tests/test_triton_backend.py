@@ -361,14 +361,14 @@ def test_request_tensors_match_the_model_config(
     from google.protobuf import text_format
     from tritonclient.grpc import model_config_pb2
 
-    from sluicegate.inference import triton as triton_module
+    from sluicegate.inference.triton_wire import ModelInfo
 
     config = text_format.Parse(config_path.read_text(), model_config_pb2.ModelConfig())
     declared = {i.name: i for i in config.input}
     backend = TritonBackend(
         "gpu", BackendConfig(model=config_path.parent.name, protocol=protocol, seed=5)
     )
-    backend._info = triton_module._ModelInfo(
+    backend._info = ModelInfo(
         inputs=frozenset(declared),
         decoupled=config.model_transaction_policy.decoupled,
         batched=config.max_batch_size > 0,

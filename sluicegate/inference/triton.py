@@ -20,19 +20,17 @@ Failures are sorted for the pipeline: :class:`BackendUnavailable` is retried
 later (same zone), :class:`GenerationFailed` is final. A model that is not
 ready (loading, unloading) is unavailable; an unknown model is a config error.
 Error messages name the backend and URL, never the prompt: it is PHI for
-sensitive work.
+sensitive work. Reading replies and sorting errors live in :mod:`triton_wire`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -45,99 +43,27 @@ from sluicegate.core.interfaces import (
     GenerationRequest,
     Zone,
 )
-from sluicegate.inference.errors import safe_reason
 from sluicegate.inference.prompts import build_messages, format_chat, stop_sequences, strip_think
 from sluicegate.inference.sse import iter_sse
 from sluicegate.inference.streams import GenerationStream, ThinkFilter
-
-# gRPC codes that mean "try again later"; every other code is a final answer.
-_RETRYABLE_GRPC = {
-    "UNAVAILABLE",
-    "DEADLINE_EXCEEDED",
-    "RESOURCE_EXHAUSTED",
-    "ABORTED",
-    "INTERNAL",
-    "UNKNOWN",
-    "CANCELLED",
-}
-_PERMANENT_HTTP_5XX = {501, 505}  # "not implemented": retrying cannot help
-# PyTriton reports a model's own "bad request" exception as a 500/INTERNAL;
-# its class name in the message tells it apart from a server fault.
-_BAD_PARAMETER_MARKER = "PyTritonBadParameterError"
-_RETURN_FLAGS = ("return_finish_reason", "return_num_input_tokens", "return_num_output_tokens")
-_STREAM_FIELDS = ("text_output", "finish_reason", "num_input_tokens", "num_output_tokens")
-_HEALTH_TIMEOUT_S = 5.0
-# Triton's words for a model that is loading or being unloaded: try again later. (An
-# unknown model or version is a configuration error and stays permanent.)
-_MODEL_NOT_READY = re.compile(r"not ready|no available versions|unavailable", re.IGNORECASE)
-
-
-def split_url(url: str, protocol: str) -> tuple[str, bool]:
-    """``http(s)://host:port``, ``grpc(s)://host:port`` or ``host:port`` -> (host:port, tls)."""
-    if "://" not in url:
-        return url.rstrip("/"), False
-    parts = urlsplit(url)
-    if not parts.netloc:
-        raise ValueError(f"backend url {url!r} has no host")
-    default_port = {"http": 80, "https": 443}.get(parts.scheme) if protocol == "http" else None
-    netloc = parts.netloc
-    if parts.port is None and default_port is not None:
-        netloc = f"{netloc}:{default_port}"
-    return netloc, parts.scheme in ("https", "grpcs")
-
-
-def _without_userinfo(url: str) -> str:
-    """The URL as safe to print: no ``user:password@``."""
-    scheme, sep, rest = url.rpartition("://")
-    host_part, slash, path = rest.partition("/")
-    host_part = host_part.rpartition("@")[2]
-    return f"{scheme}{sep}{host_part}{slash}{path}"
-
-
-@dataclass(frozen=True)
-class _ModelInfo:
-    inputs: frozenset[str]
-    decoupled: bool
-    batched: bool = False  # max_batch_size > 0: every tensor gets a leading batch dim
-
-
-@dataclass(frozen=True)
-class _Reply:
-    text: str
-    finish_reason: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    model_version: str = ""
-
-
-@dataclass
-class _Totals:
-    """Streamed responses summed up: vLLM counts each response's own tokens."""
-
-    parts: list[str]
-    finish_reason: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    model_version: str = ""
-
-    def add(self, text: str, finish: Any, n_in: Any, n_out: Any, version: Any = None) -> None:
-        if text:
-            self.parts.append(text)
-        self.finish_reason = _opt_str(finish) or self.finish_reason
-        if (tokens_in := _opt_int(n_in)) is not None:
-            self.prompt_tokens = max(self.prompt_tokens or 0, tokens_in)
-        if (tokens_out := _opt_int(n_out)) is not None:
-            self.completion_tokens = (self.completion_tokens or 0) + tokens_out
-        self.model_version = _opt_str(version) or self.model_version
-
-    def reply(self) -> _Reply:
-        return _Reply(
-            "".join(self.parts),
-            self.finish_reason,
-            self.prompt_tokens,
-            self.completion_tokens,
-            self.model_version,
-        )
+from sluicegate.inference.triton_wire import (
+    HEALTH_TIMEOUT_S,
+    RETURN_FLAGS,
+    STREAM_FIELDS,
+    ModelInfo,
+    Reply,
+    Totals,
+    as_str,
+    classify,
+    error_of,
+    first_value,
+    json_value,
+    opt_int,
+    opt_str,
+    response_version,
+    split_url,
+    without_userinfo,
+)
 
 
 class TritonBackend:
@@ -151,15 +77,15 @@ class TritonBackend:
         self._target, self._tls = split_url(cfg.url, cfg.protocol)
         self._client: Any = None
         self._http: httpx.AsyncClient | None = None  # only for decoupled models over HTTP
-        self._info: _ModelInfo | None = None
+        self._info: ModelInfo | None = None
 
     def __repr__(self) -> str:
-        url = _without_userinfo(self._cfg.url)
+        url = without_userinfo(self._cfg.url)
         return f"TritonBackend(id={self.id!r}, zone={self.zone.value}, url={url!r})"
 
     @property
     def _where(self) -> str:
-        url = _without_userinfo(self._cfg.url)
+        url = without_userinfo(self._cfg.url)
         return f"backend {self.id!r} ({self._cfg.protocol} {url}, model {self.model!r})"
 
     # ------------------------------------------------------------------ public
@@ -184,7 +110,7 @@ class TritonBackend:
                 f"{self._where} did not answer within {self._cfg.timeout_s:g}s"
             ) from None
         except Exception as exc:
-            raise self._classify(exc, request.inputs) from None
+            raise classify(exc, self._where, request.inputs) from None
         text = reply.text
         if "exclude_input_in_output" not in info.inputs and text.startswith(prompt):
             text = text[len(prompt) :]
@@ -211,7 +137,7 @@ class TritonBackend:
     async def health(self) -> bool:
         """True when the server is live and the model is ready; never raises."""
         try:
-            async with asyncio.timeout(min(self._cfg.timeout_s, _HEALTH_TIMEOUT_S)):
+            async with asyncio.timeout(min(self._cfg.timeout_s, HEALTH_TIMEOUT_S)):
                 client = self._client_or_new()
                 live = await client.is_server_live()
                 ready = await client.is_model_ready(self.model, self._cfg.model_version)
@@ -230,7 +156,7 @@ class TritonBackend:
 
     # ------------------------------------------------------------ the calls
 
-    async def _infer(self, values: dict[str, np.ndarray]) -> _Reply:
+    async def _infer(self, values: dict[str, np.ndarray]) -> Reply:
         extra = {"client_timeout": self._cfg.timeout_s} if self._cfg.protocol == "grpc" else {}
         result = await self._client_or_new().infer(
             self.model,
@@ -238,27 +164,27 @@ class TritonBackend:
             model_version=self._cfg.model_version,
             **extra,
         )
-        text = _first(result, "text_output")
+        text = first_value(result, "text_output")
         if text is None:
             raise GenerationFailed(f"{self._where} answered without a text_output tensor")
-        return _Reply(
-            text=_as_str(text),
-            finish_reason=_opt_str(_first(result, "finish_reason")),
-            prompt_tokens=_opt_int(_first(result, "num_input_tokens")),
-            completion_tokens=_opt_int(_first(result, "num_output_tokens")),
-            model_version=_response_version(result),
+        return Reply(
+            text=as_str(text),
+            finish_reason=opt_str(first_value(result, "finish_reason")),
+            prompt_tokens=opt_int(first_value(result, "num_input_tokens")),
+            completion_tokens=opt_int(first_value(result, "num_output_tokens")),
+            model_version=response_version(result),
         )
 
-    async def _stream_infer(self, values: dict[str, np.ndarray]) -> _Reply:
+    async def _stream_infer(self, values: dict[str, np.ndarray]) -> Reply:
         """Decoupled model over gRPC: one request on a stream, gather every response."""
-        totals = _Totals([])
+        totals = Totals([])
         async for result in self._grpc_responses(values):
             totals.add(
-                _as_str(_first(result, "text_output") or b""),
-                _first(result, "finish_reason"),
-                _first(result, "num_input_tokens"),
-                _first(result, "num_output_tokens"),
-                _response_version(result),
+                as_str(first_value(result, "text_output") or b""),
+                first_value(result, "finish_reason"),
+                first_value(result, "num_input_tokens"),
+                first_value(result, "num_output_tokens"),
+                response_version(result),
             )
         if not totals.parts:
             raise GenerationFailed(f"{self._where} answered without a text_output tensor")
@@ -291,14 +217,14 @@ class TritonBackend:
         """Each event of the HTTP ``generate_stream`` extension (no ``[DONE]`` ends it)."""
         from tritonclient.utils import InferenceServerException
 
-        body = {name: _json_value(array) for name, array in values.items()}
+        body = {name: json_value(array) for name, array in values.items()}
         async with self._http_client().stream(
             "POST", f"{self._model_path()}/generate_stream", json=body
         ) as response:
             if response.status_code != 200:
                 await response.aread()
                 raise InferenceServerException(
-                    msg=_error_of(response), status=str(response.status_code)
+                    msg=error_of(response), status=str(response.status_code)
                 )
             async for event in iter_sse(response.aiter_lines()):
                 try:
@@ -321,7 +247,7 @@ class TritonBackend:
         started = time.monotonic()
         deadline = started + self._cfg.timeout_s
         think = ThinkFilter()
-        totals = _Totals([])
+        totals = Totals([])
         try:
             info = await asyncio.wait_for(self._model_info(), self._cfg.timeout_s)
             if not info.decoupled:  # one response only: answer in one piece
@@ -345,12 +271,12 @@ class TritonBackend:
                     if time.monotonic() > deadline:
                         raise TimeoutError
                     if isinstance(event, dict):
-                        fields = [event.get(k) for k in _STREAM_FIELDS]
+                        fields = [event.get(k) for k in STREAM_FIELDS]
                         version = event.get("model_version")
                     else:
-                        fields = [_first(event, k) for k in _STREAM_FIELDS]
-                        version = _response_version(event)
-                    delta = _as_str(fields[0] or b"")
+                        fields = [first_value(event, k) for k in STREAM_FIELDS]
+                        version = response_version(event)
+                    delta = as_str(fields[0] or b"")
                     totals.add(delta, fields[1], fields[2], fields[3], version)
                     if visible := think.feed(delta):
                         yield visible
@@ -361,7 +287,7 @@ class TritonBackend:
                 f"{self._where} did not finish within {self._cfg.timeout_s:g}s"
             ) from None
         except Exception as exc:
-            raise self._classify(exc, request.inputs) from None
+            raise classify(exc, self._where, request.inputs) from None
         reply = totals.reply()
         out.generation = Generation(
             text=strip_think(reply.text),
@@ -375,11 +301,11 @@ class TritonBackend:
             model_version=reply.model_version or self._cfg.model_version,
         )
 
-    async def _generate_endpoint(self, values: dict[str, np.ndarray]) -> _Reply:
+    async def _generate_endpoint(self, values: dict[str, np.ndarray]) -> Reply:
         """Decoupled model over HTTP: the ``generate`` extension (``infer`` answers 501)."""
         from tritonclient.utils import InferenceServerException
 
-        body = {name: _json_value(array) for name, array in values.items()}
+        body = {name: json_value(array) for name, array in values.items()}
         response = await self._http_client().post(f"{self._model_path()}/generate", json=body)
         try:
             data = response.json()
@@ -390,12 +316,12 @@ class TritonBackend:
             raise InferenceServerException(msg=str(message), status=str(response.status_code))
         if not isinstance(data, dict) or "text_output" not in data:
             raise GenerationFailed(f"{self._where} answered without text_output")
-        return _Reply(
+        return Reply(
             text=str(data["text_output"]),
-            finish_reason=_opt_str(data.get("finish_reason")),
-            prompt_tokens=_opt_int(data.get("num_input_tokens")),
-            completion_tokens=_opt_int(data.get("num_output_tokens")),
-            model_version=_opt_str(data.get("model_version")) or "",
+            finish_reason=opt_str(data.get("finish_reason")),
+            prompt_tokens=opt_int(data.get("num_input_tokens")),
+            completion_tokens=opt_int(data.get("num_output_tokens")),
+            model_version=opt_str(data.get("model_version")) or "",
         )
 
     # --------------------------------------------------------------- internals
@@ -430,7 +356,7 @@ class TritonBackend:
                 )
         return self._client
 
-    async def _model_info(self) -> _ModelInfo:
+    async def _model_info(self) -> ModelInfo:
         """Input names and transaction policy, fetched once per backend."""
         if self._info is None:
             client = self._client_or_new()
@@ -444,7 +370,7 @@ class TritonBackend:
                 meta = await client.get_model_metadata(self.model, version)
                 config = await client.get_model_config(self.model, version)
             policy = config.get("model_transaction_policy") or {}
-            self._info = _ModelInfo(
+            self._info = ModelInfo(
                 inputs=frozenset(i["name"] for i in meta.get("inputs", [])),
                 decoupled=bool(policy.get("decoupled", False)),
                 batched=int(config.get("max_batch_size") or 0) > 0,
@@ -473,7 +399,7 @@ class TritonBackend:
                 values["random_seed"] = np.array([self._cfg.seed], dtype=np.uint64)
             if "stop_words" in declared and (stop := stop_sequences(self._cfg.chat_template)):
                 values["stop_words"] = np.array([w.encode() for w in stop], dtype=np.object_)
-        for flag in ("exclude_input_in_output", *_RETURN_FLAGS):
+        for flag in ("exclude_input_in_output", *RETURN_FLAGS):
             if flag in declared:
                 values[flag] = np.array([True], dtype=np.bool_)
         if "stream" in declared or stream:  # required by some vLLM model configs
@@ -496,103 +422,3 @@ class TritonBackend:
             tensor.set_data_from_numpy(array)
             tensors.append(tensor)
         return tensors
-
-    def _classify(self, exc: Exception, inputs: Mapping[str, str]) -> Exception:
-        """Map a client/transport error to BackendUnavailable or GenerationFailed."""
-        from tritonclient.utils import InferenceServerException
-
-        if isinstance(exc, (BackendUnavailable, GenerationFailed)):
-            return exc
-        if isinstance(exc, InferenceServerException):
-            status = str(exc.status() or "")
-            message = str(exc.message() or "")
-            detail = f"{self._where} failed ({status or 'error'}): {_safe_reason(message, inputs)}"
-            if _BAD_PARAMETER_MARKER in message or "ValueError" in message:
-                return GenerationFailed(detail)
-            if _MODEL_NOT_READY.search(message):
-                return BackendUnavailable(detail)
-            if status.removeprefix("StatusCode.") in _RETRYABLE_GRPC:
-                return BackendUnavailable(detail)
-            if status.isdigit():
-                code = int(status)
-                if code == 429 or (code >= 500 and code not in _PERMANENT_HTTP_5XX):
-                    return BackendUnavailable(detail)
-            if not status and ("connect" in message.lower() or "Exception" in message):
-                return BackendUnavailable(detail)  # incl. a model's crash reported mid-stream
-            return GenerationFailed(detail)
-        if isinstance(exc, (OSError, httpx.TransportError)) or _is_aiohttp_error(exc):
-            # Connection refused/reset, DNS failure, server hung up mid-answer.
-            return BackendUnavailable(f"{self._where} is unreachable: {type(exc).__name__}")
-        return GenerationFailed(f"{self._where} failed: {type(exc).__name__}")
-
-
-def _is_aiohttp_error(exc: Exception) -> bool:
-    try:
-        import aiohttp
-    except ImportError:  # pragma: no cover - tritonclient[http] depends on it
-        return False
-    return isinstance(exc, aiohttp.ClientError)
-
-
-def _safe_reason(message: str, inputs: Mapping[str, str]) -> str:
-    """A short server reason, withheld if it echoes any request text (PHI)."""
-    marker = f"{_BAD_PARAMETER_MARKER}: "
-    if marker in message:
-        message = message.split(marker, 1)[1]
-    return safe_reason(message, inputs.values())
-
-
-def _error_of(response: httpx.Response) -> str:
-    """The ``error`` of a JSON body, or of the first event of an SSE one (generate_stream)."""
-    text = response.text.strip()
-    if text.startswith("data:"):
-        text = text.removeprefix("data:").split("\n\n", 1)[0].strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return "response is not JSON"
-    return str(data.get("error", "")) if isinstance(data, dict) else ""
-
-
-def _response_version(result: Any) -> str:
-    """``model_version`` of an infer response (HTTP: dict, gRPC: protobuf)."""
-    try:
-        response = result.get_response()
-    except Exception:
-        return ""
-    version = (
-        response.get("model_version")
-        if isinstance(response, dict)
-        else getattr(response, "model_version", "")
-    )
-    return str(version or "")
-
-
-def _json_value(array: np.ndarray) -> Any:
-    """A one-element tensor as the JSON value the ``generate`` endpoint expects."""
-    value = array.reshape(-1)[0]
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _first(result: Any, name: str) -> Any:
-    try:
-        array = result.as_numpy(name)
-    except Exception:
-        return None
-    if array is None or array.size == 0:
-        return None
-    return array.reshape(-1)[0]
-
-
-def _as_str(value: Any) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None or value in (b"", "") else _as_str(value)
-
-
-def _opt_int(value: Any) -> int | None:
-    return None if value is None else int(value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import subprocess
@@ -109,6 +110,11 @@ def serve_stack(settings: Settings, *, host: str | None = None, port: int | None
             log_config=None,
             access_log=False,
         )
+        # Start-up objects (modules, routes, schemas) live as long as the process;
+        # frozen, they are no longer walked by every full garbage collection on the
+        # request path (finance bulk: about a fifth of the CPU spent storing a line).
+        gc.collect()
+        gc.freeze()
         server = uvicorn.Server(config)
         server.run()
         if not server.started:  # e.g. the port is taken: fail like uvicorn.run does

@@ -325,7 +325,7 @@ def _peak(client: TestClient, n: int, tag: str) -> tuple[int, int]:
 
 
 def test_bulk_memory_does_not_grow_with_the_number_of_lines(tmp_path: Path, scripted: Any) -> None:
-    with client_for(tmp_path, {"bulk": {"batch_size": 50}}) as c:
+    with client_for(tmp_path, {"bulk": {"batch_size": 50, "processes": 0}}) as c:
         _peak(c, 60, "warm")  # warm caches (SQLAlchemy compiled statements, pydantic)
         small, accepted_small = _peak(c, 160, "small")
         large, accepted_large = _peak(c, 800, "large")

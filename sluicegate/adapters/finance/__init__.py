@@ -6,10 +6,12 @@ protocol-free part the registry builds from config (``adapters.<name>``).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 
 from fastapi import APIRouter
 
+from sluicegate.adapters.finance.bulk_pool import HelperPool
 from sluicegate.adapters.finance.grounding import problems
 from sluicegate.adapters.finance.options import FinanceOptions, parse_options
 from sluicegate.adapters.finance.render import grounding_of, render_summary
@@ -25,6 +27,8 @@ class FinanceAdapter:
 
     def __init__(self, options: Mapping[str, object] | None = None) -> None:
         self.options: FinanceOptions = parse_options(options)
+        self.helpers = HelperPool(self.options.bulk.processes)
+        weakref.finalize(self, self.helpers.close)
 
     def verify(self, item: WorkItem, generation: Generation) -> list[str]:
         """Ungrounded numbers in the narrative (empty when every figure is a fact)."""

@@ -3,26 +3,34 @@
 Two keys guard a report. Its natural key (entity, period, version) is the work
 item's idempotency key, so core's ``accept`` answers a re-post with the
 original job; finance also refuses the *same key with different content*, by
-comparing content digests afterwards (a mismatch stored nothing: core only
-stores new keys). A sender's ``Idempotency-Key`` header is recorded beside the
-job (as a hash) and obeys the same rule on its own.
+comparing content digests. A sender's ``Idempotency-Key`` header is recorded
+beside the job (as a hash) and obeys the same rule on its own.
+
+Two ways in:
+
+- :func:`accept_all` — one request's reports (a single report, a CSV upload, a
+  multi-statement file): all or nothing. The digest comparisons and the header
+  rows run inside core's accept transaction, so a conflict anywhere rolls back
+  every report of the request and raises :class:`Conflict` naming it.
+- :func:`accept_lines` — a bulk batch: each line stands alone, so a conflicting
+  line is answered ``conflict`` while the other lines are stored (a conflicting
+  line itself stores nothing: core only stores new keys).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, insert
 from sqlmodel import Session, col, select
 
 from sluicegate.core.crypto import Sealer
-from sluicegate.core.db import transaction
-from sluicegate.core.ingest import accept, open_item
+from sluicegate.core.ingest import Accepted, accept, work_item_aad
 from sluicegate.core.interfaces import WorkItem
-from sluicegate.core.tables import FinanceIdempotencyKey, WorkItemRow
+from sluicegate.core.tables import FinanceIdempotencyKey, WorkItemRow, utcnow
 
 
 @dataclass(frozen=True)
@@ -31,58 +39,69 @@ class Outcome:
     job_id: str
 
 
+class Conflict(Exception):
+    """A report of an all-or-nothing request reuses a key with different content.
+
+    ``index`` is the report's position in the request, ``job_id`` the job the key
+    already names. Nothing of the request was stored.
+    """
+
+    def __init__(self, index: int, job_id: str) -> None:
+        super().__init__(f"report {index} conflicts with job {job_id}")
+        self.index = index
+        self.job_id = job_id
+
+
+class _Raced(Exception):
+    """A concurrent request recorded the same header first; start over to answer as it did."""
+
+
 def key_hash(header: str) -> str:
     return hashlib.sha256(header.encode()).hexdigest()
 
 
-def stored_digest(engine: Engine, sealer: Sealer, tenant: str, key: str) -> str | None:
-    with Session(engine) as session:
-        row = (
-            session.execute(
-                select(WorkItemRow)
-                .where(WorkItemRow.tenant == tenant, WorkItemRow.idempotency_key == key)
-                .order_by(col(WorkItemRow.created_at))
-            )
-            .scalars()
-            .first()
+def _digest(item: WorkItem) -> str:
+    return str(item.payload.get("content_digest"))
+
+
+def _stored_digests(
+    conn: Connection | Session, sealer: Sealer, tenant: str, keys: set[str]
+) -> dict[str, str | None]:
+    """Content digest of the stored item for each natural key (first stored wins)."""
+    rows = conn.execute(
+        select(col(WorkItemRow.id), col(WorkItemRow.sealed), col(WorkItemRow.idempotency_key))
+        .where(
+            col(WorkItemRow.tenant) == tenant,
+            col(WorkItemRow.idempotency_key).in_(keys),
         )
-        if row is None:
-            return None
-        digest = open_item(sealer, row).payload.get("content_digest")
-        return str(digest) if digest is not None else None
+        .order_by(col(WorkItemRow.created_at))
+    ).all()
+    found: dict[str, str | None] = {}
+    for row_id, sealed, key in rows:
+        if key not in found:
+            fields = json.loads(sealer.open(sealed, work_item_aad(row_id)))
+            digest = fields["payload"].get("content_digest")
+            found[key] = str(digest) if digest is not None else None
+    return found
 
 
-def _header_row(engine: Engine, tenant: str, hashed: str) -> FinanceIdempotencyKey | None:
-    with Session(engine) as session:
-        return session.get(FinanceIdempotencyKey, (tenant, hashed))
+def _header_rows(
+    conn: Connection | Session, tenant: str, hashes: set[str]
+) -> dict[str, FinanceIdempotencyKey]:
+    if not hashes:
+        return {}
+    table = FinanceIdempotencyKey.__table__  # type: ignore[attr-defined]
+    rows = conn.execute(
+        select(table).where(table.c.tenant == tenant, table.c.key_hash.in_(hashes))
+    ).all()
+    return {row.key_hash: FinanceIdempotencyKey.model_construct(**row._mapping) for row in rows}
 
 
 def _by_header(row: FinanceIdempotencyKey, item: WorkItem) -> Outcome:
-    same = row.content_digest == item.payload.get("content_digest")
-    return Outcome("duplicate" if same else "conflict", row.job_id)
+    return Outcome("duplicate" if row.content_digest == _digest(item) else "conflict", row.job_id)
 
 
-def _remember(engine: Engine, item: WorkItem, hashed: str, outcome: Outcome) -> Outcome:
-    """Record the header for this job; a concurrent first use of the header wins."""
-    digest = str(item.payload.get("content_digest"))
-    try:
-        with transaction(engine) as session:
-            session.add(
-                FinanceIdempotencyKey(
-                    tenant=item.tenant,
-                    key_hash=hashed,
-                    job_id=outcome.job_id,
-                    content_digest=digest,
-                )
-            )
-    except IntegrityError:
-        row = _header_row(engine, item.tenant, hashed)
-        if row is not None and row.job_id != outcome.job_id:
-            return _by_header(row, item)
-    return outcome
-
-
-def accept_items(
+def accept_all(
     engine: Engine,
     sealer: Sealer,
     adapter: str,
@@ -92,16 +111,79 @@ def accept_items(
     lease_s: float,
     header_keys: list[str | None] | None = None,
 ) -> list[Outcome]:
-    """Store new items (one transaction), then sort re-posts into duplicates and conflicts."""
+    """Store every new item of one request, or none: raises :class:`Conflict` on a 409.
+
+    The outcomes are ``accepted`` or ``duplicate`` (never ``conflict``).
+    """
     keys = header_keys or [None] * len(items)
+    for _ in range(3):
+        try:
+            return _accept_all(engine, sealer, adapter, items, keys, max_attempts, lease_s)
+        except _Raced:
+            continue
+    raise RuntimeError("Idempotency-Key kept changing hands; retry the request")
+
+
+def _accept_all(
+    engine: Engine,
+    sealer: Sealer,
+    adapter: str,
+    items: list[WorkItem],
+    keys: list[str | None],
+    max_attempts: int,
+    lease_s: float,
+) -> list[Outcome]:
+    if not items:
+        return []
+    tenant = items[0].tenant
+    if any(item.tenant != tenant for item in items):
+        raise ValueError("one request's reports share a tenant")
+    hashed = [key_hash(k) if k else None for k in keys]
+    with Session(engine) as session:
+        seen = _header_rows(session, tenant, {h for h in hashed if h})
     outcomes: dict[int, Outcome] = {}
     pending: list[int] = []
-    for index, (item, header) in enumerate(zip(items, keys, strict=True)):
-        row = _header_row(engine, item.tenant, key_hash(header)) if header else None
-        if row is not None:
-            outcomes[index] = _by_header(row, item)
+    for index, (item, header) in enumerate(zip(items, hashed, strict=True)):
+        if header is not None and header in seen:
+            outcome = _by_header(seen[header], item)
+            if outcome.status == "conflict":
+                raise Conflict(index, outcome.job_id)  # nothing stored yet
+            outcomes[index] = outcome
         else:
             pending.append(index)
+
+    def within(conn: Connection, accepted: list[Accepted]) -> None:
+        """Inside the accept transaction: refuse on any conflict, else record the headers."""
+        pairs = list(zip(pending, accepted, strict=True))
+        reposted = {items[i].idempotency_key for i, a in pairs if not a.created}
+        digests = _stored_digests(conn, sealer, tenant, reposted) if reposted else {}
+        for index, result in pairs:
+            item = items[index]
+            if not result.created and digests.get(item.idempotency_key) != _digest(item):
+                raise Conflict(index, result.job_id)
+        headers = {hashed[i] for i in pending if hashed[i]}
+        recorded = _header_rows(conn, tenant, {h for h in headers if h})
+        for index, result in pairs:
+            header = hashed[index]
+            if header is None:
+                continue
+            row = recorded.get(header)
+            if row is None:
+                conn.execute(
+                    insert(FinanceIdempotencyKey.__table__),  # type: ignore[attr-defined]
+                    {
+                        "tenant": tenant,
+                        "key_hash": header,
+                        "job_id": result.job_id,
+                        "content_digest": _digest(items[index]),
+                        "created_at": utcnow(),
+                    },
+                )
+            elif row.job_id != result.job_id:
+                if row.content_digest != _digest(items[index]):
+                    raise Conflict(index, row.job_id)
+                raise _Raced  # recorded since our first look: answer with its job
+
     stored = (
         accept(
             engine,
@@ -110,20 +192,43 @@ def accept_items(
             [items[i] for i in pending],
             max_attempts=max_attempts,
             lease_s=lease_s,
+            within=within,
         )
         if pending
         else []
     )
     for index, result in zip(pending, stored, strict=True):
-        item = items[index]
-        if result.created:
-            outcome = Outcome("accepted", result.job_id)
-        else:
-            digest = stored_digest(engine, sealer, item.tenant, item.idempotency_key)
-            same = digest == item.payload.get("content_digest")
-            outcome = Outcome("duplicate" if same else "conflict", result.job_id)
-        header = keys[index]
-        if header and outcome.status != "conflict":
-            outcome = _remember(engine, item, key_hash(header), outcome)
-        outcomes[index] = outcome
+        outcomes[index] = Outcome("accepted" if result.created else "duplicate", result.job_id)
     return [outcomes[i] for i in range(len(items))]
+
+
+def accept_lines(
+    engine: Engine,
+    sealer: Sealer,
+    adapter: str,
+    items: list[WorkItem],
+    *,
+    max_attempts: int,
+    lease_s: float,
+) -> list[Outcome]:
+    """Store a bulk batch's new items (one transaction), then sort its re-posts into
+    duplicates and conflicts (one query for the batch), each line on its own."""
+    stored = accept(engine, sealer, adapter, items, max_attempts=max_attempts, lease_s=lease_s)
+    reposted: dict[str, set[str]] = {}
+    for item, result in zip(items, stored, strict=True):
+        if not result.created:
+            reposted.setdefault(item.tenant, set()).add(item.idempotency_key)
+    digests: dict[tuple[str, str], str | None] = {}
+    if reposted:
+        with Session(engine) as session:
+            for tenant, keys in reposted.items():
+                found = _stored_digests(session, sealer, tenant, keys)
+                digests.update({(tenant, key): digest for key, digest in found.items()})
+    outcomes: list[Outcome] = []
+    for item, result in zip(items, stored, strict=True):
+        if result.created:
+            outcomes.append(Outcome("accepted", result.job_id))
+        else:
+            same = digests.get((item.tenant, item.idempotency_key)) == _digest(item)
+            outcomes.append(Outcome("duplicate" if same else "conflict", result.job_id))
+    return outcomes

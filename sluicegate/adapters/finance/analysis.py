@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from sluicegate.adapters.finance.checks import Check, run_checks
-from sluicegate.adapters.finance.facts import Fact, collect_facts, format_amount
+from sluicegate.adapters.finance.facts import Fact, collect_facts, format_amount, index
 from sluicegate.adapters.finance.grounding import Candidate, candidates
 from sluicegate.adapters.finance.models import Report
 from sluicegate.adapters.finance.options import ChecksOptions
@@ -31,7 +31,8 @@ class Analysis:
 
 def analyse(report: Report, options: ChecksOptions) -> Analysis:
     facts = collect_facts(report)
-    return Analysis(facts, compute_ratios(facts), run_checks(report, facts, options))
+    known = index(facts)
+    return Analysis(facts, compute_ratios(facts, known), run_checks(report, facts, options, known))
 
 
 def report_years(report: Report) -> set[int]:

@@ -4,7 +4,9 @@ Lines are validated and stored in batches (one transaction per batch, each
 line all-or-nothing); results go to a spooled file (memory-bounded, spills to
 disk) and stream back once the body is consumed: one JSON object per input
 line — ``line``, ``status`` (accepted / duplicate / rejected), ``job_id`` or
-``errors`` — then a ``summary`` line.
+``errors`` — then a ``summary`` line. A line may also be a JSON *array* of
+reports (a file with several statements): stored all or nothing in its own
+transaction, answered with ``reports`` (one ``job_id``/``status`` each).
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from sluicegate.adapters.finance.accept import accept_items
-from sluicegate.adapters.finance.errors import ReportRejected, load_report
-from sluicegate.adapters.finance.intake import prepare
+from sluicegate.adapters.finance.accept import Conflict, accept_all, accept_lines
+from sluicegate.adapters.finance.bulk_lines import Line, Prepared, prepare_lines
+from sluicegate.adapters.finance.bulk_pool import HelperPool
 from sluicegate.adapters.finance.options import FinanceOptions
-from sluicegate.core.interfaces import WorkItem
 from sluicegate.core.runtime import Runtime
 
 
@@ -39,13 +42,6 @@ class Tally:
             "duplicate": self.duplicate,
             "rejected": self.rejected,
         }
-
-
-@dataclass(frozen=True)
-class Line:
-    number: int
-    data: bytes | None  # None: over the line limit
-    error: str | None = None
 
 
 class BodyLimit(Exception):
@@ -90,53 +86,83 @@ async def split_lines(
         yield Line(number + 1, bytes(buffer))
 
 
-def process_batch(
-    runtime: Runtime, options: FinanceOptions, adapter: str, tenant: str, batch: list[Line]
-) -> list[dict[str, Any]]:
-    """Validate every line, then store the valid ones in one transaction."""
-    results: dict[int, dict[str, Any]] = {}
-    ready: list[tuple[int, WorkItem, list[dict[str, str]]]] = []
-    for line in batch:
-        if line.data is None:
-            results[line.number] = {
-                "line": line.number,
-                "status": "rejected",
-                "errors": [{"field": "", "message": line.error}],
-            }
-            continue
-        try:
-            item, failed = prepare(load_report(line.data), options, tenant=tenant, channel=adapter)
-        except ReportRejected as exc:
-            results[line.number] = {"line": line.number, "status": "rejected", "errors": exc.errors}
-            continue
-        ready.append((line.number, item, failed))
+def _rejected(number: int, errors: list[dict[str, str]]) -> dict[str, Any]:
+    return {"line": number, "status": "rejected", "errors": errors}
+
+
+def _conflict(number: int, job_id: str, field: str = "") -> dict[str, Any]:
+    pointer = f"/{field}" if field else ""
+    return {
+        "line": number,
+        "status": "rejected",
+        "job_id": job_id,
+        "errors": [{"field": field, "pointer": pointer, "message": CONFLICT}],
+    }
+
+
+def _stored(status: str, job_id: str, failed: list[dict[str, str]]) -> dict[str, Any]:
+    result: dict[str, Any] = {"status": status, "job_id": job_id}
+    if failed:
+        result["failed_checks"] = failed
+    return result
+
+
+def store_batch(runtime: Runtime, adapter: str, batch: list[Prepared]) -> list[dict[str, Any]]:
+    """Store the valid lines: report lines in one transaction, each array line in its own."""
     pipeline = runtime.settings.pipeline
-    outcomes = accept_items(
-        runtime.engine,
-        runtime.sealer,
-        adapter,
-        [r[1] for r in ready],
-        max_attempts=pipeline.max_attempts,
-        lease_s=pipeline.lease_s,
+    attempts, lease = pipeline.max_attempts, pipeline.lease_s
+    results: dict[int, dict[str, Any]] = {}
+    singles = [p for p in batch if p.errors is None and not p.group]
+    items = [p.reports[0][0] for p in singles]
+    outcomes = (
+        accept_lines(
+            runtime.engine, runtime.sealer, adapter, items, max_attempts=attempts, lease_s=lease
+        )
+        if items
+        else []
     )
-    for (number, _, failed), outcome in zip(ready, outcomes, strict=True):
+    for prepared, outcome in zip(singles, outcomes, strict=True):
+        number, failed = prepared.number, prepared.reports[0][1]
         if outcome.status == "conflict":
-            results[number] = {
-                "line": number,
-                "status": "rejected",
-                "job_id": outcome.job_id,
-                "errors": [{"field": "", "message": CONFLICT}],
-            }
+            results[number] = _conflict(number, outcome.job_id)
         else:
-            result: dict[str, Any] = {
-                "line": number,
-                "status": outcome.status,
-                "job_id": outcome.job_id,
-            }
-            if failed:
-                result["failed_checks"] = failed
-            results[number] = result
+            results[number] = {"line": number, **_stored(outcome.status, outcome.job_id, failed)}
+    for prepared in batch:
+        number = prepared.number
+        if prepared.errors is not None:
+            results[number] = _rejected(number, prepared.errors)
+        elif prepared.group:
+            try:
+                stored = accept_all(
+                    runtime.engine,
+                    runtime.sealer,
+                    adapter,
+                    [item for item, _ in prepared.reports],
+                    max_attempts=attempts,
+                    lease_s=lease,
+                )
+            except Conflict as exc:
+                results[number] = _conflict(number, exc.job_id, str(exc.index))
+                continue
+            status = "accepted" if any(o.status == "accepted" for o in stored) else "duplicate"
+            reports = [
+                _stored(o.status, o.job_id, failed)
+                for o, (_, failed) in zip(stored, prepared.reports, strict=True)
+            ]
+            results[number] = {"line": number, "status": status, "reports": reports}
     return [results[n] for n in sorted(results)]
+
+
+def process_batch(
+    runtime: Runtime,
+    options: FinanceOptions,
+    adapter: str,
+    tenant: str,
+    batch: list[Line],
+    sender: str = "",
+) -> list[dict[str, Any]]:
+    """Validate every line, then store the valid ones."""
+    return store_batch(runtime, adapter, prepare_lines(batch, options, adapter, tenant, sender))
 
 
 CONFLICT = (
@@ -152,21 +178,62 @@ async def run_bulk(
     tenant: str,
     chunks: AsyncIterator[bytes],
     out: IO[bytes],
+    sender: str = "",
+    helpers: HelperPool | None = None,
 ) -> Tally:
+    """Read, prepare and store the body batch by batch; results in line order.
+
+    With helper processes up, up to ``helpers.processes`` batches are being
+    prepared there while this process stores the oldest one.
+    """
     tally = Tally()
     batch: list[Line] = []
+    inflight: deque[tuple[list[Line], asyncio.Future[list[Prepared]]]] = deque()
+    depth = helpers.processes if helpers is not None else 0
 
-    async def flush() -> None:
-        if not batch:
-            return
-        results = await asyncio.to_thread(
-            process_batch, runtime, options, adapter, tenant, list(batch)
-        )
-        batch.clear()
+    def write(results: list[dict[str, Any]]) -> None:
         for result in results:
             setattr(tally, result["status"], getattr(tally, result["status"]) + 1)
             tally.lines += 1
             out.write(json.dumps(result, ensure_ascii=False).encode() + b"\n")
+
+    async def store_oldest() -> None:
+        lines, future = inflight.popleft()
+        try:
+            prepared = await future
+        except BrokenExecutor:
+            assert helpers is not None
+            helpers.broken()
+            prepared = await asyncio.to_thread(
+                prepare_lines, lines, options, adapter, tenant, sender
+            )
+        write(await asyncio.to_thread(store_batch, runtime, adapter, prepared))
+
+    async def flush(final: bool = False) -> None:
+        if batch:
+            lines = list(batch)
+            batch.clear()
+            pool = helpers.ready() if helpers is not None else None
+            future = None
+            if pool is not None:
+                try:
+                    submitted = pool.submit(prepare_lines, lines, options, adapter, tenant, sender)
+                    future = asyncio.wrap_future(submitted)
+                except BrokenExecutor:
+                    assert helpers is not None
+                    helpers.broken()
+            if future is None:
+                while inflight:  # keep the answer in line order
+                    await store_oldest()
+                write(
+                    await asyncio.to_thread(
+                        process_batch, runtime, options, adapter, tenant, lines, sender
+                    )
+                )
+            else:
+                inflight.append((lines, future))
+        while len(inflight) > (0 if final else depth):
+            await store_oldest()
 
     bulk = options.bulk
     try:
@@ -176,9 +243,9 @@ async def run_bulk(
             batch.append(line)
             if len(batch) >= bulk.batch_size:
                 await flush()
-        await flush()
+        await flush(final=True)
     except BodyLimit as exc:
-        await flush()
+        await flush(final=True)
         out.write(json.dumps({"error": str(exc), "status": "truncated"}).encode() + b"\n")
     out.write(json.dumps({"summary": tally.as_dict()}).encode() + b"\n")
     return tally

@@ -6,10 +6,9 @@ the report); a check whose inputs are missing is ``skipped``, never guessed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sluicegate.adapters.finance.facts import Fact, index
 from sluicegate.adapters.finance.models import Report
@@ -18,8 +17,9 @@ from sluicegate.adapters.finance.options import ChecksOptions
 Status = Literal["pass", "fail", "skipped"]
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
+    """One check's outcome (a named tuple: cheap to build on the ingest path)."""
+
     name: str
     description: str
     status: Status
@@ -50,10 +50,16 @@ def _skipped(name: str, description: str) -> Check:
     return Check(name, description, "skipped")
 
 
-def run_checks(report: Report, facts: list[Fact], options: ChecksOptions) -> list[Check]:
+def run_checks(
+    report: Report,
+    facts: list[Fact],
+    options: ChecksOptions,
+    known: dict[tuple[str, str], Fact] | None = None,
+) -> list[Check]:
+    """All checks; ``known`` is ``index(facts)`` when the caller has it already."""
     checks: list[Check] = []
     if report.statements:
-        checks.extend(_statement_checks(report, facts, options))
+        checks.extend(_statement_checks(report, index(facts) if known is None else known, options))
     for position in range(1, len(report.accounts) + 1):
         name = f"account {position}"
         desc = f"{name}: opening balance + sum of transactions = closing balance"
@@ -77,9 +83,9 @@ def run_checks(report: Report, facts: list[Fact], options: ChecksOptions) -> lis
     return checks
 
 
-def _statement_checks(report: Report, facts: list[Fact], options: ChecksOptions) -> list[Check]:
-    known = index(facts)
-
+def _statement_checks(
+    report: Report, known: dict[tuple[str, str], Fact], options: ChecksOptions
+) -> list[Check]:
     def get(concept: str, period: str = "current") -> Fact | None:
         return known.get((concept, period))
 

@@ -55,7 +55,21 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def load_report(data: bytes | str) -> Report:
-    """Parse one JSON report exactly: JSON numbers become Decimal, never float."""
+    """Parse one JSON report exactly: JSON numbers become Decimal, never float.
+
+    Fast path first: pydantic-core parses and validates the JSON in one pass,
+    without building the intermediate dicts (about 40% of the cost of the
+    exact path). It only ever *accepts* reports whose money values are decimal
+    strings or JSON integers, where both paths give the same model; a JSON
+    fraction reaches the money validator as a float and fails there. Every
+    failure (fractions, malformed JSON, other encodings, invalid fields) is
+    decided by the exact path below, so its answer and its errors stay the
+    authoritative ones.
+    """
+    try:
+        return Report.model_validate_json(data)
+    except ValidationError:
+        pass
     try:
         doc: Any = json.loads(data, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -69,6 +83,46 @@ def load_report(data: bytes | str) -> Report:
             "malformed-json",
         ) from None
     return validate_report(doc)
+
+
+def load_reports(data: bytes | str) -> list[Report]:
+    """Parse a JSON array of reports exactly (one bulk line that is stored all or nothing).
+
+    Field paths start with the report's index in the array (``1.currency``).
+    """
+    try:
+        doc: Any = json.loads(data, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        raise ReportRejected(
+            400,
+            "Malformed JSON",
+            [{"field": "", "pointer": "", "message": "not valid JSON"}],
+            "malformed-json",
+        ) from None
+    if not isinstance(doc, list) or not doc:
+        raise ReportRejected(
+            422,
+            "Invalid report",
+            [{"field": "", "pointer": "", "message": "expected a non-empty array of reports"}],
+            "invalid-report",
+        )
+    reports: list[Report] = []
+    errors: list[dict[str, str]] = []
+    for index, element in enumerate(doc):
+        try:
+            reports.append(validate_report(element))
+        except ReportRejected as exc:
+            errors.extend(
+                {
+                    "field": f"{index}.{e['field']}" if e["field"] else str(index),
+                    "pointer": f"/{index}{e.get('pointer', '')}",
+                    "message": e["message"],
+                }
+                for e in exc.errors
+            )
+    if errors:
+        raise ReportRejected(422, "Invalid report", errors, "invalid-report")
+    return reports
 
 
 def validate_report(doc: Any) -> Report:

@@ -8,15 +8,17 @@ position ("account 1"), never by account number or holder name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from sluicegate.adapters.finance.models import Report, Statement
 from sluicegate.adapters.finance.vocabulary import label_of
 
 
-@dataclass(frozen=True)
-class Fact:
+class Fact(NamedTuple):
+    """One figure. A named tuple: built per line item at ingest (a frozen
+    dataclass cost several times as much to construct)."""
+
     id: str
     period: str  # "current" | "prior"
     statement: str  # statement kind, or "account 1" ...

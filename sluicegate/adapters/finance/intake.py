@@ -11,9 +11,13 @@ from sluicegate.core.interfaces import WorkItem
 
 
 def prepare(
-    report: Report, options: FinanceOptions, *, tenant: str, channel: str
+    report: Report, options: FinanceOptions, *, tenant: str, channel: str, sender: str = ""
 ) -> tuple[WorkItem, list[dict[str, str]]]:
-    """Analyse and build the item; with ``reject_on_failure`` a failed check refuses it."""
+    """Analyse and build the item; with ``reject_on_failure`` a failed check refuses it.
+
+    ``sender`` (API key id or client address) goes on the item, hence on the
+    ``received`` audit event, as on every other ingress.
+    """
     analysis = analyse(report, options.checks)
     failed = [
         {
@@ -39,4 +43,5 @@ def prepare(
             ],
             "checks-failed",
         )
-    return build_item(report, analysis, tenant=tenant, channel=channel), failed
+    item = build_item(report, analysis, tenant=tenant, channel=channel, sender=sender)
+    return item, failed

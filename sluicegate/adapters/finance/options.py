@@ -38,7 +38,13 @@ class ChecksOptions(_Options):
 class BulkOptions(_Options):
     max_line_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_body_bytes: int = Field(default=4 * 1024**3, ge=1024)
-    batch_size: int = Field(default=250, ge=1, le=10_000)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    processes: int = Field(
+        default=1,
+        ge=0,
+        le=16,
+        description="helper processes preparing lines while the server stores (0: in-process)",
+    )
 
 
 class CsvMapping(_Options):

@@ -54,8 +54,9 @@ def _retryable(exc: BaseException) -> bool:
     wait=wait_exponential(multiplier=0.5, max=10),
     reraise=True,
 )
-def send_batch(client: httpx.Client, reports: list[Report]) -> list[dict[str, Any]]:
-    body = b"".join(r.model_dump_json(exclude_none=True).encode() + b"\n" for r in reports)
+def send_batch(client: httpx.Client, entries: list[list[Report]]) -> list[dict[str, Any]]:
+    """One NDJSON line per entry: a report, or an array of a file's reports (all or nothing)."""
+    body = b"".join(_line(entry) + b"\n" for entry in entries)
     response = client.post(
         "/finance/reports:bulk", content=body, headers={"content-type": "application/x-ndjson"}
     )
@@ -69,9 +70,34 @@ def send_batch(client: httpx.Client, reports: list[Report]) -> list[dict[str, An
     return [line for line in lines if "line" in line]
 
 
-def _batches(reports: list[Report], size: int) -> Iterator[list[Report]]:
-    for start in range(0, len(reports), size):
-        yield reports[start : start + size]
+def _line(entry: list[Report]) -> bytes:
+    parts = [r.model_dump_json(exclude_none=True) for r in entry]
+    return (parts[0] if len(parts) == 1 else "[" + ",".join(parts) + "]").encode()
+
+
+def _entries(reports: list[Report]) -> list[list[Report]]:
+    """A file's reports: one line each, or, when the file holds several (statements of
+    an MT940/camt/OFX file), one array line so that the file is stored all or nothing."""
+    return [reports] if len(reports) > 1 else [[r] for r in reports]
+
+
+def _batches(entries: list[list[Report]], size: int) -> Iterator[list[list[Report]]]:
+    for start in range(0, len(entries), size):
+        yield entries[start : start + size]
+
+
+def _count(result: FileResult, line: dict[str, Any], reports: int) -> None:
+    """Tally one answer line (``reports`` reports sent on it) per report."""
+    status = line.get("status")
+    if status == "rejected":
+        result.rejected += reports
+        result.errors.append({"line": line.get("line"), "errors": line.get("errors")})
+    elif "reports" in line:
+        for report in line["reports"]:
+            if report.get("status") in ("accepted", "duplicate"):
+                setattr(result, report["status"], getattr(result, report["status"]) + 1)
+    elif status in ("accepted", "duplicate"):
+        setattr(result, status, getattr(result, status) + 1)
 
 
 def push(
@@ -101,16 +127,12 @@ def push(
                 result.errors.append({"line": None, "message": str(exc)})
                 continue
             task = progress.add_task(path.name, total=len(reports))
-            for batch in _batches(reports, batch_size):
-                for line in send_batch(client, batch):
-                    status = line.get("status")
-                    if status in ("accepted", "duplicate", "rejected"):
-                        setattr(result, status, getattr(result, status) + 1)
-                    if status == "rejected":
-                        result.errors.append(
-                            {"line": line.get("line"), "errors": line.get("errors")}
-                        )
-                progress.advance(task, len(batch))
+            for batch in _batches(_entries(reports), batch_size):
+                answers = {line.get("line"): line for line in send_batch(client, batch)}
+                for number, entry in enumerate(batch, start=1):
+                    missing = {"status": "rejected", "line": number, "errors": "no answer"}
+                    _count(result, answers.get(number, missing), len(entry))
+                progress.advance(task, sum(len(entry) for entry in batch))
     return results
 
 

@@ -6,9 +6,8 @@ way they will be printed (percentages to 0.1, multiples to 0.01).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from sluicegate.adapters.finance.facts import Fact, index
 
@@ -17,8 +16,9 @@ _PERCENT = Decimal("0.1")
 _TIMES = Decimal("0.01")
 
 
-@dataclass(frozen=True)
-class Ratio:
+class Ratio(NamedTuple):
+    """One ratio or change (a named tuple: cheap to build on the ingest path)."""
+
     id: str
     name: str
     label: str
@@ -64,9 +64,13 @@ def _scaled(numerator: Decimal, denominator: Decimal, unit: Unit) -> Decimal | N
     return raw.quantize(_TIMES, rounding=ROUND_HALF_EVEN)
 
 
-def compute_ratios(facts: list[Fact]) -> list[Ratio]:
+def compute_ratios(
+    facts: list[Fact], known: dict[tuple[str, str], Fact] | None = None
+) -> list[Ratio]:
+    """Every ratio whose inputs are present; ``known`` is ``index(facts)`` when the
+    caller has it already."""
     ratios: list[Ratio] = []
-    known = index(facts)
+    known = index(facts) if known is None else known
 
     def lookup(_: list[Fact], concept: str, period: str = "current") -> Fact | None:
         return known.get((concept, period))

@@ -27,6 +27,11 @@ def _d(value: Decimal | None) -> str | None:
 
 
 def report_of(item: WorkItem) -> Report:
+    """The stored report: canonical JSON text (see ``workitem.build_item``), or a dict in
+    items stored before that."""
+    text = item.payload.get("report_json")
+    if isinstance(text, str):
+        return Report.model_validate_json(text)
     return Report.model_validate(item.payload["report"])
 
 

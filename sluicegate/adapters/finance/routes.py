@@ -8,14 +8,13 @@ stored for a refused report.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from sluicegate.adapters.finance.accept import accept_items
+from sluicegate.adapters.finance.accept import Conflict, accept_all
 from sluicegate.adapters.finance.bulk import CONFLICT, drain, run_bulk, spool
 from sluicegate.adapters.finance.errors import ReportRejected, load_report, problem_response
 from sluicegate.adapters.finance.importers.csv_mapping import ReportMeta, read_csv
@@ -121,32 +120,42 @@ def build_router(adapter: FinanceAdapter, name: str, tenant: str) -> APIRouter:
             return _refuse(
                 400, "Invalid Idempotency-Key", "must be 1 to 255 characters", "invalid-key"
             )
-        prepared = [prepare(r, options, tenant=tenant, channel=name) for r in reports]
+        sender = sender_of(request)
+        prepared = [
+            prepare(r, options, tenant=tenant, channel=name, sender=sender) for r in reports
+        ]
         header_keys = [
             f"{key}#{i}" if key and len(reports) > 1 else key for i in range(len(reports))
         ]
         runtime = runtime_of(request)
         pipeline = runtime.settings.pipeline
-        outcomes = await asyncio.to_thread(
-            accept_items,
-            runtime.engine,
-            runtime.sealer,
-            name,
-            [dataclasses.replace(p[0], sender=sender_of(request)) for p in prepared],
-            max_attempts=pipeline.max_attempts,
-            lease_s=pipeline.lease_s,
-            header_keys=header_keys,
-        )
-        conflicts = [o for o in outcomes if o.status == "conflict"]
-        if conflicts:
+        try:
+            # All or nothing: a conflict on any report of a multi-report upload
+            # stores none of them.
+            outcomes = await asyncio.to_thread(
+                accept_all,
+                runtime.engine,
+                runtime.sealer,
+                name,
+                [item for item, _ in prepared],
+                max_attempts=pipeline.max_attempts,
+                lease_s=pipeline.lease_s,
+                header_keys=header_keys,
+            )
+        except Conflict as exc:
+            extra: dict[str, Any] = {"job_id": exc.job_id}
+            detail = CONFLICT
+            if len(reports) > 1:
+                extra["report"] = exc.index
+                detail = f"report {exc.index} of {len(reports)}: {CONFLICT}; nothing was stored"
             response = problem_response(
                 409,
                 "Idempotency key reused with different content",
-                CONFLICT,
+                detail,
                 "idempotency-conflict",
-                job_id=conflicts[0].job_id,
+                **extra,
             )
-            response.headers["content-location"] = f"/jobs/{conflicts[0].job_id}"
+            response.headers["content-location"] = f"/jobs/{exc.job_id}"
             return response
         relay = getattr(request.app.state, "relay", None)
         if relay is not None:
@@ -178,7 +187,16 @@ def build_router(adapter: FinanceAdapter, name: str, tenant: str) -> APIRouter:
             )
         runtime = runtime_of(request)
         out = spool()
-        tally = await run_bulk(runtime, options, name, tenant, request.stream(), out)
+        tally = await run_bulk(
+            runtime,
+            options,
+            name,
+            tenant,
+            request.stream(),
+            out,
+            sender_of(request),
+            adapter.helpers,
+        )
         relay = getattr(request.app.state, "relay", None)
         if relay is not None and tally.accepted:
             relay.nudge()

@@ -20,9 +20,14 @@ TASK = "financial_summary"
 _CARD = re.compile(r"(?<!\d)(?:\d[ -]?){13,19}(?!\d)")
 
 
+def canonical_json(report: Report) -> bytes:
+    """The validated report as JSON (model field order, exact decimal strings, no nulls)."""
+    return report.model_dump_json(exclude_none=True).encode()
+
+
 def content_digest(report: Report) -> str:
-    """SHA-256 of the validated report's canonical JSON (model field order, exact decimals)."""
-    return hashlib.sha256(report.model_dump_json(exclude_none=True).encode()).hexdigest()
+    """SHA-256 of the validated report's canonical JSON."""
+    return hashlib.sha256(canonical_json(report)).hexdigest()
 
 
 def natural_key(report: Report) -> str:
@@ -41,10 +46,6 @@ def natural_key(report: Report) -> str:
     if accounts:
         parts.append(accounts)
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:48]
-
-
-def idempotency_key(report: Report) -> str:
-    return "fin:nk:" + natural_key(report)
 
 
 def identifiers(report: Report) -> dict[str, list[str]]:
@@ -75,17 +76,23 @@ def build_item(
     *,
     tenant: str,
     channel: str,
+    sender: str = "",
 ) -> WorkItem:
-    report_json = report.model_dump(mode="json", exclude_none=True)
-    digest = content_digest(report)
+    # One serialisation (in pydantic-core) serves both the digest and the stored
+    # payload, kept as text: a dict tree per report cost more to build, to hold
+    # through a bulk batch (garbage-collector passes) and to seal than the report
+    # costs to validate. render.report_of parses it back.
+    canonical = canonical_json(report)
+    digest = hashlib.sha256(canonical).hexdigest()
+    key = natural_key(report)
     period = report.period
     return WorkItem(
         tenant=tenant,
         channel=channel,
         task=TASK,
-        source_ref=f"finance-report:{natural_key(report)[:32]}",
-        idempotency_key=idempotency_key(report),
-        payload={"report": report_json, "content_digest": digest},
+        source_ref=f"finance-report:{key[:32]}",
+        idempotency_key="fin:nk:" + key,
+        payload={"report_json": canonical.decode(), "content_digest": digest},
         prompt_inputs={
             "entity": report.entity.name,
             "period": f"{period.start or ''}..{period.end}",
@@ -93,4 +100,5 @@ def build_item(
             "facts": facts_text(report, analysis),
         },
         identifiers=identifiers(report),
+        sender=sender,
     )

@@ -20,12 +20,16 @@ from typing import Any
 
 import hl7.client
 import pytest
+import sqlalchemy as sa
 from hl7apy.parser import parse_message
 from sqlmodel import Session, select
 
 from sluicegate.adapters.hl7v2.er7 import decode
+from sluicegate.adapters.hl7v2.extract import NO_REPORT_TEXT
 from sluicegate.adapters.hl7v2.listener import build_server
 from sluicegate.adapters.hl7v2.parse import split_batch
+from sluicegate.core.ingest import open_item
+from sluicegate.core.interfaces import WorkItem
 from sluicegate.core.runtime import Runtime, build_runtime
 from sluicegate.core.tables import Job, WorkItemRow
 from tests.conftest import CORPUS, make_settings
@@ -108,6 +112,12 @@ def jobs(runtime: Runtime) -> list[Job]:
         return list(s.exec(select(Job)).all())
 
 
+def work_items(runtime: Runtime) -> list[WorkItem]:
+    """The stored work items, opened (their prompt inputs are sealed)."""
+    with Session(runtime.engine) as s:
+        return [open_item(runtime.sealer, row) for row in s.exec(select(WorkItemRow)).all()]
+
+
 def scout_orus(name: str) -> list[bytes]:
     """Messages from an HL7-ish log: between <SB> and <EB>, <R> as segment ends."""
     text = (HL7 / "hl7ish_logs" / name).read_bytes().decode("latin-1")
@@ -159,10 +169,10 @@ def test_invalid_corpus_is_rejected(listener) -> None:
 
 
 def test_the_sixty_radiology_orus_from_the_logs(listener) -> None:
-    """All 60 are acknowledged AA; each one with report text becomes a job.
+    """All 60 are acknowledged AA and each becomes one report-drafting job.
 
-    Four of them have no OBX at all: a result without report text is kept as a
-    pending order, not drafted from nothing.
+    Four of them have no OBX at all (the exam is done, the result carries only
+    the order): their jobs draft from the order details and say so.
     """
     port, runtime = listener
     messages = scout_orus("scout-20250814.log")
@@ -170,10 +180,15 @@ def test_the_sixty_radiology_orus_from_the_logs(listener) -> None:
     with client(port) as peer:
         codes = [msa(read_ack(peer.send_message(m)))[0] for m in messages]
     assert codes == ["AA"] * 60
-    with_text = [m for m in messages if b"\rOBX|" in m]
-    assert len(with_text) == 56
     found = jobs(runtime)
-    assert len(found) == len(with_text) and {j.task for j in found} == {"radiology_report"}
+    assert len(found) == 60 and {j.task for j in found} == {"radiology_report"}
+    items = work_items(runtime)
+    bases = sorted(i.prompt_inputs["basis"] for i in items)
+    assert bases == ["obx"] * 56 + ["order"] * 4
+    for item in items:
+        if item.prompt_inputs["basis"] == "order":
+            assert item.prompt_inputs["findings"] == NO_REPORT_TEXT
+            assert item.prompt_inputs["procedure"] and item.prompt_inputs["modality"]
 
 
 def test_negative_logs(listener) -> None:
@@ -197,6 +212,27 @@ def test_duplicate_is_acked_again_without_a_second_job(listener) -> None:
     assert msa(first)[0] == msa(again)[0] == "AA"
     assert first.msh.msh_10.value != again.msh.msh_10.value  # each ACK has its own id
     assert len(jobs(runtime)) == 1
+
+
+def test_database_connection_dropped_between_messages(tmp_path, pg_url) -> None:
+    """The listener's engine has no pre-ping: a connection the server dropped
+    fails the next batch once, which the store runs again on a fresh one."""
+    sections = {"database": {"url": pg_url, "auto_migrate": True}}
+    with running_listener(hl7_settings(tmp_path, sections=sections)) as (port, runtime):
+        fields = ORU_SAMPLE.split(b"|")
+        fields[9] = b"DROPPED-1"  # a new MSH-10: new work, not a duplicate
+        with client(port) as peer:
+            assert msa(read_ack(peer.send_message(ORU_SAMPLE)))[0] == "AA"
+            with runtime.engine.connect() as conn:
+                dropped = conn.execute(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+            assert dropped >= 1
+            assert msa(read_ack(peer.send_message(b"|".join(fields))))[0] == "AA"
+        assert len(jobs(runtime)) == 2
 
 
 def test_resend_after_the_window_is_new_work(tmp_path) -> None:
@@ -285,7 +321,7 @@ def test_ten_concurrent_connections(listener) -> None:
     with ThreadPoolExecutor(10) as pool:
         results = list(pool.map(send, [messages[i::10] for i in range(10)]))
     assert [c for r in results for c in r] == ["AA"] * 60
-    assert len(jobs(runtime)) == 56  # four have no report text (see above)
+    assert len(jobs(runtime)) == 60
 
 
 def test_adt_identifiers_reach_later_results(listener) -> None:
@@ -306,8 +342,6 @@ def test_adt_identifiers_reach_later_results(listener) -> None:
     with client(port) as peer:
         assert b"MSA|AA|ADT1" in peer.send_message(adt)
         assert b"MSA|AA|ORU1" in peer.send_message(oru)
-    from sluicegate.core.ingest import open_item
-
     with Session(runtime.engine) as s:
         [row] = s.exec(select(WorkItemRow)).all()
     item = open_item(runtime.sealer, row)
@@ -317,8 +351,6 @@ def test_adt_identifiers_reach_later_results(listener) -> None:
 
 
 def _only_item(runtime: Runtime) -> Any:
-    from sluicegate.core.ingest import open_item
-
     with Session(runtime.engine) as s:
         [row] = s.exec(select(WorkItemRow)).all()
     return open_item(runtime.sealer, row)

@@ -9,8 +9,11 @@ from hl7apy.parser import parse_message
 
 from sluicegate.adapters.hl7v2.ack import build_ack
 from sluicegate.adapters.hl7v2.er7 import DEFAULT_ENCODING, escape, split_lines, unescape
-from sluicegate.adapters.hl7v2.extract import extract
+from sluicegate.adapters.hl7v2.extract import NO_REPORT_TEXT, extract
 from sluicegate.adapters.hl7v2.parse import Hl7Error, read_message
+from sluicegate.adapters.hl7v2.render import ORDER_ONLY_NOTE, render_oru
+from sluicegate.core.interfaces import Generation, Zone
+from sluicegate.inference.prompts import build_messages
 from tests.conftest import CORPUS
 
 BASE = [
@@ -152,6 +155,45 @@ def test_orders_are_pending_and_cancellation_is_seen() -> None:
     order[2] = "ORC|CA|PL1|FI1"
     cancelled = extract(read_message("\r".join(order)), tenant="t", channel="c")
     assert cancelled.orders[0].cancelled
+
+
+RESULT = [
+    "MSH|^~\\&|RIS|HOSP|SG|SG|20250102||ORU^R01|R1|P|2.4",
+    "PID|1||MRN1^^^HOSP^MR||Doe^Jane||19700101|F",
+    "OBR|1|P1|F1|IMG2816^US ABDOMEN LIMITED^L" + "|" * 27 + "^Right upper quadrant pain",
+]
+
+
+def test_report_text_in_nte_is_the_findings() -> None:
+    raw = "\r".join([*RESULT, "NTE|1|L|Gallbladder normal.~No ductal dilatation."])
+    [item] = extract(read_message(raw), tenant="t", channel="c").items
+    assert item.prompt_inputs["findings"] == "Gallbladder normal.\nNo ductal dilatation."
+    assert item.prompt_inputs["basis"] == "nte"
+
+
+def test_imaging_result_without_report_text_drafts_from_the_order() -> None:
+    """No OBX, no NTE: a drafting job from procedure and indication, marked as such."""
+    extraction = extract(read_message("\r".join(RESULT)), tenant="t", channel="c")
+    [item] = extraction.items
+    inputs = item.prompt_inputs
+    assert inputs["basis"] == "order" and inputs["findings"] == NO_REPORT_TEXT
+    assert inputs["procedure"] == "US ABDOMEN LIMITED" and inputs["modality"] == "US"
+    assert inputs["clinical_history"] == "Right upper quadrant pain"
+    assert extraction.orders == []
+    prompt = build_messages(item.task, inputs)[1].content
+    assert "carried no report text" in prompt and "US ABDOMEN LIMITED" in prompt
+    rendered = render_oru(
+        item, Generation("draft", "b", "m", Zone.ONPREM, 0.1), "job-1", ("SG", "SG")
+    )
+    notes = [seg for seg in rendered.body.decode().split("\r") if seg.startswith("NTE|")]
+    assert notes[1] == f"NTE|2|L|{ORDER_ONLY_NOTE}"
+
+
+def test_lab_result_without_obx_is_no_report() -> None:
+    """The same shape for a lab panel (no imaging modality) stays a pending order."""
+    lab = [*RESULT[:2], "OBR|1|P1|F1|57128-1^Newborn screening panel^LN", "NTE|1|L|Pending."]
+    extraction = extract(read_message("\r".join(lab)), tenant="t", channel="c")
+    assert extraction.items == [] and extraction.orders[0].numbers == ["P1", "F1"]
 
 
 def test_mutated_corpus_messages_never_crash_the_reader() -> None:

@@ -75,7 +75,9 @@ def test_failure_mid_transaction_leaves_nothing(engine, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(audit, "append", broken)
+    # The audit rows come last (after the item, job and outbox inserts) on
+    # both paths: the locking one and PostgreSQL's one statement.
+    monkeypatch.setattr(audit, "chain_rows", broken)
     with pytest.raises(RuntimeError):
         accept(engine, SEALER, "fhir", [item("a"), item("b")], max_attempts=3, lease_s=60)
     with Session(engine) as s:

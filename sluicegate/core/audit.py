@@ -37,15 +37,22 @@ def canonical(content: dict[str, Any]) -> bytes:
 
 
 def event_hash(event: AuditEvent) -> str:
-    content = {
-        "tenant": event.tenant,
-        "seq": event.seq,
-        "job_id": event.job_id,
-        "type": event.type,
-        "at": event.at.isoformat(),
-        "data": json.loads(event.data),
-        "prev_hash": event.prev_hash,
-    }
+    return row_hash({name: getattr(event, name) for name in _HASHED})
+
+
+_HASHED = ("tenant", "seq", "job_id", "type", "at", "data", "prev_hash")
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    """:func:`event_hash` of an ``audit_events`` row as a dict.
+
+    Rows built for a bulk insert are hashed as dicts: a model instance made
+    with ``model_construct`` fails on attribute access in a process whose ORM
+    mappers are not configured yet (a fresh worker or listener).
+    """
+    content = {name: row[name] for name in _HASHED}
+    content["at"] = row["at"].isoformat()
+    content["data"] = json.loads(row["data"])
     return hashlib.sha256(canonical(content)).hexdigest()
 
 
@@ -93,6 +100,24 @@ def append(
         .with_for_update()
     ).first()
     seq, prev = (found[0], found[1]) if found is not None else (0, GENESIS)
+    rows = chain_rows(tenant, seq, prev, events)
+    seq, prev = rows[-1]["seq"], rows[-1]["hash"]
+    conn.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
+    if found is None:
+        conn.execute(insert(heads).values(tenant=tenant, last_seq=seq, last_hash=prev))
+    else:
+        conn.execute(
+            update(heads).where(heads.c.tenant == tenant).values(last_seq=seq, last_hash=prev)
+        )
+
+
+def chain_rows(
+    tenant: str,
+    seq: int,
+    prev: str,
+    events: Sequence[tuple[str, str | None, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """``audit_events`` rows for ``events``, chained on from the head (``seq``, ``prev``)."""
     rows: list[dict[str, Any]] = []
     for type_, job_id, data in events:
         seq += 1
@@ -105,15 +130,9 @@ def append(
             "data": canonical(data).decode(),
             "prev_hash": prev,
         }
-        row["hash"] = prev = event_hash(AuditEvent.model_construct(**row))
+        row["hash"] = prev = row_hash(row)
         rows.append(row)
-    conn.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
-    if found is None:
-        conn.execute(insert(heads).values(tenant=tenant, last_seq=seq, last_hash=prev))
-    else:
-        conn.execute(
-            update(heads).where(heads.c.tenant == tenant).values(last_seq=seq, last_hash=prev)
-        )
+    return rows
 
 
 def verify_chain(session: Session, tenant: str) -> int | None:

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import fcntl
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and serialised writers."""
+def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
+    """Create an engine; SQLite gets WAL, a busy timeout and serialised writers.
+
+    ``pre_ping=False`` saves a round trip per checkout on a hot path that
+    retries a statement on a dropped connection itself (the HL7 listener).
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -25,7 +30,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=5, max_overflow=10)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -56,6 +61,40 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+RELAY_CHANNEL = "sluicegate_relay"
+
+
+def notify_relay(conn: Connection) -> None:
+    """Wake the relays listening on PostgreSQL when this transaction commits.
+
+    NOTIFY is transactional: sent at commit, never for a rollback, and the
+    same notice repeated in one transaction is folded into one. Elsewhere
+    (SQLite: one host, an embedded relay) relays poll, and this does nothing.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"NOTIFY {RELAY_CHANNEL}")
+
+
+def listen(engine: Engine, on_notify: Callable[[], None], stop: threading.Event) -> None:
+    """Call ``on_notify`` for each notice on the relay channel until ``stop`` is set.
+
+    Uses a connection of its own, taken out of the pool (it stays in LISTEN
+    mode); raises when the connection breaks, so the caller can retry.
+    """
+    fairy = engine.raw_connection()
+    conn: Any = fairy.driver_connection  # psycopg.Connection
+    fairy.detach()  # never handed back to the pool in LISTEN mode
+    try:
+        conn.rollback()  # autocommit can only be switched outside a transaction
+        conn.autocommit = True
+        conn.execute(f"LISTEN {RELAY_CHANNEL}")
+        while not stop.is_set():
+            for _ in conn.notifies(timeout=1.0):
+                on_notify()
+    finally:
+        conn.close()
 
 
 def alembic_config(url: str) -> AlembicConfig:

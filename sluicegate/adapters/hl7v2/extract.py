@@ -2,10 +2,15 @@
 
 - ORU^R01: one ``radiology_report`` item per OBR group that has narrative report
   text (OBX TX/FT/ST/ED; repetitions are line breaks; text/XML/HTML ED decoded,
-  PDF and other binaries skipped). A group of numeric results only (a lab
-  panel) is no work: the message is still acknowledged AA, without a job. An
-  ORU with no report text at all (exam done, dictation pending) is kept like
-  an order, for the report that follows.
+  PDF and other binaries skipped). A group without any OBX takes its report
+  text from its NTE notes, where some senders put it; a group with neither
+  (the exam is done, the result carries only the order) still becomes a
+  drafting job from the order details, marked ``basis: order`` and told in
+  its findings that no report text came, so the draft is an outline for the
+  radiologist rather than invented findings. A group of numeric results only
+  (a lab panel) or a binary-only report (PDF) is no work: the message is still
+  acknowledged AA, without a job, and its order details are kept like an
+  order's, for the result that follows.
 - ORM^O01 / OMI^O23: no job (a draft needs findings, which only the result
   brings). The order is kept, sealed, as *pending*; the ORU that answers it
   (same placer, filler or accession number) gets its procedure and clinical
@@ -45,6 +50,14 @@ from sluicegate.core.interfaces import WorkItem
 
 _TEXT_TYPES = frozenset({"TX", "FT", "ST", "CE", "CWE", "CF", "NM", "SN", "TS", "DT", "TM", "ID"})
 _NARRATIVE = frozenset({"TX", "FT", "ST", "ED"})
+# The findings of a result that carried no report text: the prompt says so in
+# the findings' place, so the model drafts an outline instead of findings.
+NO_REPORT_TEXT = (
+    "None received: this result message carried no report text, only the order "
+    "details above. Do not describe, assume or invent any finding; write the "
+    "examination and the indication, and leave the findings and the impression "
+    "for the radiologist to dictate."
+)
 _TAG = re.compile(r"<[^>]+>")
 _MODALITIES = (
     (re.compile(r"\b(MAMMO\w*|MG)\b", re.I), "MG"),
@@ -55,6 +68,13 @@ _MODALITIES = (
     (re.compile(r"\b(NM|NUCLEAR)\b", re.I), "NM"),
     (re.compile(r"\b(ANGIO\w*|IR|INTERVENTIONAL|FLUORO\w*)\b", re.I), "XA"),
     (re.compile(r"\b(XR|X-RAY|XRAY|RADIOGRAPH\w*|CR|DX)\b", re.I), "XR"),
+    (re.compile(r"\b\d*VIEWS?\b", re.I), "XR"),  # "chest 2 views", "single view AP"
+)
+# Imaging, for results without OBX: the codes above, DICOM modalities and the
+# imaging diagnostic service sections of HL7 table 0074 (OBR-24).
+_IMAGING = frozenset(
+    {code for _, code in _MODALITIES}
+    | {"DX", "CR", "RF", "RAD", "RUS", "CUS", "OUS", "VUS", "NMS", "NMR", "XRC"}
 )
 
 
@@ -191,18 +211,55 @@ def order_inputs(obr: Segment, enc: Encoding, extra_history: list[str]) -> dict[
     }
 
 
-def _groups(message: Message) -> list[tuple[Segment, Segment | None, list[Segment]]]:
-    """(OBR, its ORC, its OBX) in message order."""
-    groups: list[tuple[Segment, Segment | None, list[Segment]]] = []
+@dataclass
+class _Group:
+    """One OBR with its ORC, OBX and NTE segments, in message order."""
+
+    obr: Segment
+    orc: Segment | None
+    obxs: list[Segment] = field(default_factory=list)
+    ntes: list[Segment] = field(default_factory=list)
+
+
+def _groups(message: Message) -> list[_Group]:
+    groups: list[_Group] = []
     orc: Segment | None = None
     for seg in message.segments:
         if seg.id == "ORC":
             orc = seg
         elif seg.id == "OBR":
-            groups.append((seg, orc, []))
+            groups.append(_Group(seg, orc))
         elif seg.id == "OBX" and groups:
-            groups[-1][2].append(seg)
+            groups[-1].obxs.append(seg)
+        elif seg.id == "NTE" and groups:
+            groups[-1].ntes.append(seg)
     return groups
+
+
+def _notes(ntes: list[Segment], enc: Encoding) -> str:
+    """NTE-3 comment text (repetitions are line breaks)."""
+    lines = [_text(rep, enc) for nte in ntes for rep in nte.field(3).split(enc.repetition)]
+    return "\n".join(lines).strip()
+
+
+def _findings(group: _Group, enc: Encoding, imaging: bool) -> tuple[str, str] | None:
+    """(findings, basis) for a result group, or None when it is no drafting work.
+
+    ``basis``: ``obx`` (report text in OBX), ``nte`` (no OBX; the notes carry
+    the report) or ``order`` (no OBX, no notes: draft from the order only).
+    The last two only for an imaging exam: a lab result without OBX (a panel
+    still pending, a note that the specimen was rejected) is no report.
+    """
+    types = [component(o.field(2), 1, enc).upper() for o in group.obxs]
+    if group.obxs:
+        if not any(t in _NARRATIVE for t in types):
+            return None  # numeric results only (a lab panel): nothing to draft a report from
+        text = "\n".join(t for obx in group.obxs if (t := obx_text(obx, enc)))
+        return (text, "obx") if text.strip() else None  # a binary-only (PDF) report
+    if not imaging:
+        return None
+    notes = _notes(group.ntes, enc)
+    return (notes, "nte") if notes else (NO_REPORT_TEXT, "order")
 
 
 def _diagnoses(message: Message, enc: Encoding) -> list[str]:
@@ -237,14 +294,12 @@ def _results(message: Message, tenant: str, channel: str) -> list[WorkItem]:
     identifiers = harvest(message)
     diagnoses = _diagnoses(message, enc)
     items = []
-    for index, (obr, orc, obxs) in enumerate(_groups(message), start=1):
-        if not any(component(o.field(2), 1, enc).upper() in _NARRATIVE for o in obxs):
-            continue  # numeric results only (a lab panel): nothing to draft a report from
-        findings = "\n".join(t for obx in obxs if (t := obx_text(obx, enc)))
-        if not findings.strip():
+    for index, group in enumerate(_groups(message), start=1):
+        inputs = order_inputs(group.obr, enc, diagnoses)
+        found = _findings(group, enc, inputs["modality"].upper() in _IMAGING)
+        if found is None:
             continue
-        inputs = order_inputs(obr, enc, diagnoses)
-        inputs["findings"] = findings
+        inputs["findings"], inputs["basis"] = found
         items.append(
             WorkItem(
                 tenant=tenant,
@@ -252,7 +307,7 @@ def _results(message: Message, tenant: str, channel: str) -> list[WorkItem]:
                 task="radiology_report",
                 source_ref=f"HL7 {h.message_type} MSH-10 {h.control_id} OBR {index}",
                 idempotency_key="",
-                payload=_payload(message, obr, orc),
+                payload=_payload(message, group.obr, group.orc),
                 prompt_inputs=inputs,
                 identifiers=identifiers,
             )
@@ -264,7 +319,8 @@ def _orders(message: Message) -> list[OrderFacts]:
     enc = message.header.encoding
     diagnoses = _diagnoses(message, enc)
     orders = []
-    for obr, orc, _ in _groups(message):
+    for group in _groups(message):
+        obr, orc = group.obr, group.orc
         numbers = _ids(obr.field(2), enc) + _ids(obr.field(3), enc) + _ids(obr.field(18), enc)
         if orc is not None:
             numbers += _ids(orc.field(2), enc) + _ids(orc.field(3), enc)
@@ -315,7 +371,7 @@ def extract(message: Message, *, tenant: str, channel: str) -> Extraction:
     keys = patient_keys(message)
     if h.message_code == "ORU":
         items = _results(message, tenant, channel)
-        # A result without report text (status only, dictation pending) is no work
+        # A result with nothing to draft from (numeric only, a PDF) is no work
         # yet; its order details are kept like an order's for the report to come.
         pending = [] if items else _orders(message)
         return Extraction(h, items, keys, orders=pending)

@@ -136,6 +136,7 @@ class Intake:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self.store.close()
 
 
 def _settle(

@@ -18,12 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import LargeBinary, cast, literal, null, union_all
+from sqlalchemy import Connection, LargeBinary, bindparam, cast, literal, null, union_all
 from sqlalchemy import select as core_select
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col, select
 
 from sluicegate.adapters.hl7v2.extract import Extraction, OrderFacts, PatientFacts
-from sluicegate.core.db import transaction
+from sluicegate.core.db import make_engine, transaction
 from sluicegate.core.ingest import accept
 from sluicegate.core.interfaces import WorkItem
 from sluicegate.core.runtime import Runtime
@@ -66,11 +67,53 @@ def _merge(into: dict[str, list[str]], more: dict[str, list[str]]) -> dict[str, 
     return out
 
 
+def _lookup_statement() -> Any:
+    """Which first-generation keys exist, and the context rows: one UNION ALL.
+
+    SQL Core with bound parameters, built once: constructing the statement
+    per batch cost about as much as running it.
+    """
+    items: Any = core_select(
+        literal(_ITEM).label("kind"),
+        col(WorkItemRow.idempotency_key).label("key"),
+        col(WorkItemRow.created_at).label("at"),
+        cast(null(), LargeBinary).label("sealed"),
+    ).where(
+        col(WorkItemRow.tenant) == bindparam("tenant"),
+        col(WorkItemRow.idempotency_key).in_(bindparam("keys", expanding=True)),
+    )
+    context = core_select(
+        col(Hl7Context.kind),
+        col(Hl7Context.key),
+        col(Hl7Context.updated_at),
+        col(Hl7Context.sealed),
+    ).where(
+        col(Hl7Context.tenant) == bindparam("tenant"),
+        col(Hl7Context.key).in_(bindparam("tokens", expanding=True)),
+    )
+    return union_all(items, context)
+
+
+_LOOKUP = _lookup_statement()
+
+
 class Store:
-    """One channel's durable step (thread-safe: each call has its own sessions)."""
+    """One channel's durable step (thread-safe: each call has its own connections).
+
+    On PostgreSQL it has an engine of its own without the pool's pre-ping
+    (a round trip per checkout, two per message): a connection the server
+    dropped fails the batch instead, and :meth:`commit` runs it once more.
+    """
 
     def __init__(self, runtime: Runtime, adapter: str, tenant: str, window_s: float) -> None:
         self.runtime, self.adapter, self.tenant, self.window_s = runtime, adapter, tenant, window_s
+        postgres = runtime.engine.dialect.name == "postgresql"
+        url = runtime.settings.database_url
+        self.engine = make_engine(url, pre_ping=False) if postgres else runtime.engine
+
+    def close(self) -> None:
+        if self.engine is not self.runtime.engine:
+            self.engine.dispose()
 
     # ---- sealed context rows ----
 
@@ -142,29 +185,14 @@ class Store:
         return wanted
 
     def _lookup(
-        self, session: Session, first_keys: list[str], tokens: set[str]
+        self, conn: Connection, first_keys: list[str], tokens: set[str]
     ) -> tuple[dict[str, Any], dict[str, list[_Row]]]:
         """One round trip for the batch: which first-generation keys exist (with
         when), and the context rows for ``tokens``."""
-        items: Any = core_select(  # Core, not ORM: one UNION ALL of two tables
-            literal(_ITEM).label("kind"),
-            col(WorkItemRow.idempotency_key).label("key"),
-            col(WorkItemRow.created_at).label("at"),
-            cast(null(), LargeBinary).label("sealed"),
-        ).where(
-            col(WorkItemRow.tenant) == self.tenant,
-            col(WorkItemRow.idempotency_key).in_(first_keys),
-        )
-        context = core_select(
-            col(Hl7Context.kind),
-            col(Hl7Context.key),
-            col(Hl7Context.updated_at),
-            col(Hl7Context.sealed),
-        ).where(col(Hl7Context.tenant) == self.tenant, col(Hl7Context.key).in_(sorted(tokens)))
-        query: Any = union_all(items, context) if tokens else items
+        params = {"tenant": self.tenant, "keys": first_keys, "tokens": sorted(tokens)}
         seen: dict[str, Any] = {}
         found: dict[str, list[_Row]] = {}
-        for kind, key, at, sealed in session.execute(query).all():
+        for kind, key, at, sealed in conn.execute(_LOOKUP, params).all():
             if kind == _ITEM:
                 seen[key] = at
             else:
@@ -189,7 +217,7 @@ class Store:
     # ---- duplicates ----
 
     def _previous(
-        self, session: Session, seen: dict[str, Any]
+        self, conn: Connection, seen: dict[str, Any]
     ) -> dict[str, tuple[int, list[str] | None]]:
         """Per digest already stored: (next generation, its jobs if still inside the window).
 
@@ -200,7 +228,7 @@ class Store:
             return {}
         seen = dict(seen)
         later = [_item_key(k.split(":")[1], g, 1) for k in seen for g in range(1, _MAX_GENERATIONS)]
-        seen.update(self._keys(session, later))
+        seen.update(self._keys(conn, later))
         generations: dict[str, dict[int, Any]] = {}
         for key, created in seen.items():
             _, digest, gen, _ = key.split(":")
@@ -209,21 +237,21 @@ class Store:
         horizon = utcnow() - timedelta(seconds=self.window_s)
         for digest, gens in generations.items():
             latest = max(gens)
-            jobs = self._jobs_of(session, digest, latest) if gens[latest] >= horizon else None
+            jobs = self._jobs_of(conn, digest, latest) if gens[latest] >= horizon else None
             out[digest] = (latest + 1, jobs)
         return out
 
-    def _keys(self, session: Session, keys: list[str]) -> dict[str, Any]:
-        rows = session.execute(
+    def _keys(self, conn: Connection, keys: list[str]) -> dict[str, Any]:
+        rows = conn.execute(
             select(col(WorkItemRow.idempotency_key), col(WorkItemRow.created_at)).where(
                 WorkItemRow.tenant == self.tenant, col(WorkItemRow.idempotency_key).in_(keys)
             )
         ).all()
         return {key: created for key, created in rows}
 
-    def _jobs_of(self, session: Session, digest: str, generation: int) -> list[str]:
+    def _jobs_of(self, conn: Connection, digest: str, generation: int) -> list[str]:
         keys = [_item_key(digest, generation, i) for i in range(1, 257)]
-        jobs = session.execute(
+        jobs = conn.execute(
             select(col(Job.id), col(WorkItemRow.idempotency_key))
             .join(WorkItemRow, col(WorkItemRow.id) == col(Job.work_item_id))
             .where(WorkItemRow.tenant == self.tenant, col(WorkItemRow.idempotency_key).in_(keys))
@@ -234,20 +262,29 @@ class Store:
     # ---- the batch ----
 
     @contextmanager
-    def _reader(self) -> Iterator[Session]:
-        """A read-only session; on PostgreSQL without BEGIN/ROLLBACK round trips."""
-        engine = self.runtime.engine
-        if engine.dialect.name == "postgresql":
-            autocommit = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            with autocommit as conn, Session(bind=conn) as session:
-                yield session
-        else:
-            with Session(engine) as session:
-                yield session
+    def _reader(self) -> Iterator[Connection]:
+        """A read-only connection; on PostgreSQL without BEGIN/ROLLBACK round trips."""
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     def commit(self, batch: list[Extraction]) -> list[Stored]:
-        """Store a batch; results in batch order (raises if the database fails)."""
-        engine = self.runtime.engine
+        """Store a batch; results in batch order (raises if the database fails).
+
+        Once more if the connection turned out to be dead (the server
+        restarted): safe, as a batch stored before the failure is found by the
+        second pass's duplicate check and answered with its jobs.
+        """
+        try:
+            return self._commit(batch)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return self._commit(batch)
+
+    def _commit(self, batch: list[Extraction]) -> list[Stored]:
+        engine = self.engine
         if any(e.patient or e.orders for e in batch):
             with transaction(engine) as session:
                 for extraction in batch:
@@ -261,10 +298,10 @@ class Store:
         if not working:
             return [Stored([]) for _ in batch]
         tokens = {n: self._tokens(e) for n, e, _ in working}
-        with self._reader() as session:
+        with self._reader() as conn:
             firsts = sorted({_item_key(d, 0, 1) for _, _, d in working})
-            seen, context = self._lookup(session, firsts, set().union(*tokens.values()))
-            previous = self._previous(session, seen)
+            seen, context = self._lookup(conn, firsts, set().union(*tokens.values()))
+            previous = self._previous(conn, seen)
         for n, extraction, digest in working:
             generation, jobs = previous.get(digest, (0, None))
             if jobs is not None:

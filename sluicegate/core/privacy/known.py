@@ -68,6 +68,7 @@ _STREET_ABBREV = {
     "west": "w",
 }
 _SEPARATORS = " .-/()"
+_DROP_SEPARATORS = str.maketrans("", "", _SEPARATORS)
 # A run of digits with at most two separator characters between digit runs.
 _DIGIT_GROUP = re.compile(r"\d+(?:[ .\-/()]{1,2}\d+)*")
 _WS = str.maketrans({"\n": " ", "\r": " ", "\t": " ", "\f": " ", "\v": " "})
@@ -166,8 +167,16 @@ class KnownIdentifiers:
             yield Finding(start, end, kind, "known")
 
     def _find_digits(self, text: str) -> Iterable[Finding]:
+        shortest = min(len(n) for n in self._digits)
         for m in _DIGIT_GROUP.finditer(text):
             group = m.group()
+            # Most groups are vital signs: rule them out in C before the
+            # character-by-character walk that locates a hit.
+            if len(group) < shortest:
+                continue
+            compact = group.translate(_DROP_SEPARATORS)
+            if not any(needle in compact for needle in self._digits):
+                continue
             digits: list[str] = []
             pos: list[int] = []
             starts: set[int] = set()

@@ -1,0 +1,357 @@
+"""Where the context says a name comes next or just ended: titles, relations, roles.
+
+One scan of the note per context regex ("Dr.", "wife", "seen by", ", RN",
+"(son)") gives sets of token starts and ends; the name recognizer then looks a
+token's position up instead of reading around every word.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sluicegate.core.privacy.tokens import CAP_TOKEN, TOKEN, TOKEN_ENDING, case_counts, lead, trie
+
+# Context that makes the next token a name whatever the dictionaries say.
+#: Surname particles: "Dr. de Bruyn", "van den Berg", "da Cruz", "Al Amin".
+PARTICLES = frozenset(
+    "de van von der den da di du la le del della dos das ten ter al el bin ibn".split()  # noqa: SIM905
+)
+TITLES = frozenset(["dr", "drs", "dr's", "mr", "mrs", "ms", "miss", "mx", "prof", "doctor"])
+_TITLE_BEFORE = re.compile(
+    r"(?=[dmp])(?<![\d+/])\b(?:dr|drs|dr's|mr|mrs|ms|miss|mx|prof|doctor)"
+    r"(?:\.\s*|\s+)(?:[a-z]\.\s*)?"
+    r"(?:(?:de|van|von|der|den|da|di|du|la|le|del|della|dos|das|ten|ter)\s+){0,3}",
+)
+# Relations: the next token is a name if it is a given name or capitalised.
+RELATION_WORDS = [
+    "wife",
+    "husband",
+    "son",
+    "daughter",
+    "sister",
+    "brother",
+    "mother",
+    "mom",
+    "father",
+    "dad",
+    "friend",
+    "niece",
+    "neice",
+    "nephew",
+    "aunt",
+    "uncle",
+    "cousin",
+    "grandson",
+    "granddaughter",
+    "grandmother",
+    "grandfather",
+    "grandaughter",
+    "fiance",
+    "fiancee",
+    "boyfriend",
+    "girlfriend",
+    "partner",
+    "spouse",
+    "neighbor",
+    "neighbour",
+    "sister-in-law",
+    "brother-in-law",
+    "son-in-law",
+    "daughter-in-law",
+    "mother-in-law",
+    "father-in-law",
+    "hcp",
+    "proxy",
+    "guardian",
+    "caregiver",
+    "roommate",
+    "pastor",
+    "priest",
+    "chaplain",
+    "rabbi",
+    "name",
+    "named",
+    "physician",
+    "provider",
+    "radiologist",
+    "surgeon",
+    "cc",
+    "seen by",
+    "spoke with",
+    "spoke to",
+    "talked with",
+    "talked to",
+    "requested by",
+    "dictated by",
+    "signed by",
+    "ordered by",
+    "referred by",
+    "read by",
+    "reviewed by",
+    "transcribed by",
+    "patient name",
+    "pt name",
+    "regards",
+    "thanks",
+    "sincerely",
+    "signed",
+]
+_RELATION_BEFORE = re.compile(
+    lead(RELATION_WORDS)
+    + r"\b"
+    + trie(RELATION_WORDS)
+    + r"(?:'s|s)?\b\s*[:,\-?]?\s*(?:is\s+|was\s+)?",
+)
+# Weaker context: the next token must also be a capitalised known name.
+_CONTACT_BEFORE = re.compile(
+    r"\b"
+    + trie(
+        [
+            "paged",
+            "notified",
+            "informed",
+            "called",
+            "per",
+            "with",
+            "and",
+            "by",
+            "sw",
+            "cm",
+            "pcp",
+            "np",
+            "rn",
+            "pa",
+            "md",
+            "attending",
+            "resident",
+            "fellow",
+            "intern",
+            "nurse",
+            "nsg",
+            "covering",
+        ]
+    )
+    + r"\s*[:,\-]?\s*",
+    re.IGNORECASE,
+)
+_ROLE_AFTER = re.compile(  # led by the space or comma after the name: only those are tried
+    r"[ \t,](?:rn|md|pa-c|cnm|crna|phd|pharmd|lpn|cna|msw|lcsw|licsw|rrt|crt|np-c|"
+    r"m\.d\.|r\.n\.|snm|np)(?![A-Za-z])(?!\s*(?:to|is|was|at)\b)",
+)
+ROLES = frozenset(
+    [
+        "rn",
+        "md",
+        "np",
+        "pa",
+        "pa-c",
+        "cnm",
+        "crna",
+        "phd",
+        "pharmd",
+        "lpn",
+        "cna",
+        "msw",
+        "lcsw",
+        "licsw",
+        "rrt",
+        "crt",
+        "rt",
+        "do",
+        "dds",
+    ]
+)
+KIN = [w for w in RELATION_WORDS if " " not in w and w not in {"name", "named", "cc"}]
+KIN += ["resident", "intern", "fellow", "attending", "np", "rn", "md", "pa", "dtr", "sw"]
+# A relation or role written after the name: "(son)", ", his niece", " her daughter".
+_RELATION_AFTER = re.compile(
+    r"(?=[(htp])(?:\([ \t]*(?:pt'?s[ \t]+)?"
+    + trie(KIN)
+    + r"s?[ \t]*\)|\b(?:his|her|their|pt'?s|patient'?s)[ \t]+"
+    + trie(KIN)
+    + r"\b)",
+)
+KIN_SET = frozenset(KIN)
+# A visit or call right after a first name makes it a person: "bill called", "Bob visited".
+VISIT_AFTER = re.compile(
+    r"[ \t]+(?:called|visited|phoned|telephoned|came in|was in to visit|in to visit|was updated)\b",
+    re.IGNORECASE,
+)
+_ACTION_WORDS = [
+    "aware",
+    "notified",
+    "paged",
+    "informed",
+    "updated",
+    "called",
+    "visited",
+    "phoned",
+    "telephoned",
+]
+#: Verbs of speech or state after a name: "Bianka says", "Eloah remains intubated".
+_SPEECH_WORDS = [
+    "says",
+    "said",
+    "states",
+    "stated",
+    "reports",
+    "reported",
+    "remains",
+    "denies",
+    "agrees",
+    "asked",
+]
+# Someone told, paged or visiting right after a name: "DZIEKONSKI AWARE", "Tamsin updated".
+_PHONE_LABELS = ["cell", "home", "work", "mobile", "phone", "ph", "tel", "pager", "beeper"]
+# Someone told, paged or visiting right after a name ("DZIEKONSKI AWARE", "Tamsin updated"),
+# or a phone label ("Ana Reyes cell# ...", "Ana Reyes (home) 555-...").
+# A role written before the name ("NP Carol", "RRT Jones").
+_ROLE_BEFORE = re.compile(r"(?=[nprmcsl])\b(?:np|pa|rn|md|rrt|crt|msw|sw|lpn|cna)\.?\s+")
+# An initial before a surname ("W. Dziekonski"), not after another letter ("U.S. ").
+# "Mark Hall, DO": the osteopath's degree, in capitals after a comma (not "do" the verb).
+_DO_AFTER = re.compile(r",[ \t]*DO\b(?![ \t]+[a-z])")
+_INITIAL_BEFORE = re.compile(r"(?=[A-Z]\.)(?<![\w.'/<>=-])[A-Z]\.\s?(?=[A-Za-z])")
+_THINGS = [
+    "valve",
+    "tear",
+    "catheter",
+    "cath",
+    "tube",
+    "syndrome",
+    "disease",
+    "sign",
+    "criteria",
+    "scale",
+    "score",
+    "test",
+    "maneuver",
+    "manoeuvre",
+    "procedure",
+    "repair",
+    "drain",
+    "stocking",
+    "stockings",
+    "boot",
+    "boots",
+    "bag",
+    "mask",
+    "pump",
+    "collar",
+    "brace",
+    "dressing",
+    "oint",
+    "ointment",
+    "cream",
+    "technique",
+    "stitch",
+    "suture",
+    "sutures",
+    "fracture",
+    "reflex",
+    "ulcer",
+    "position",
+    "team",
+]
+# One scan for the words that follow a name-like word: "the DUVALL FAMILY" (a surname before
+# it), "Passy Muir valve", "Mallory Weiss tear", "transplant team" (no person's name before).
+_WORD_AFTER = re.compile(  # led by the space before the word: only spaces are tried
+    r"[ \t](?:(?:is|was)[ \t]+(?:made[ \t]+)?)?(?:(?P<action>"
+    + trie(_ACTION_WORDS)
+    + r")\b|(?P<speech>"
+    + trie(_SPEECH_WORDS)
+    + r")\b|\(?(?P<phone>"
+    + trie(_PHONE_LABELS)
+    + r")\b\)?[ \t]*(?:#|no\.|number|phone|:|\(?\d)|(?P<family>famil(?:y|ies))\b|(?P<thing>"
+    + trie(_THINGS)
+    + r")\b)"
+)
+CONTACT_END = re.compile(_CONTACT_BEFORE.pattern + "$", re.IGNORECASE)
+
+
+class NameContext:
+    """Where title and relation words end, or a role starts: one scan of the text each."""
+
+    def __init__(self, text: str, low_text: str) -> None:
+        """``low_text`` is ``tokens.folded(text)``: the case-blind regexes run on it."""
+        # "MS" / "mr" without a period is mental status or mitral regurgitation, not a title.
+        upper, lower = case_counts(text)
+        self.lower_note = upper < 0.02 * (upper + lower)
+        self.title: set[int] = set()
+        self.weak_title: set[int] = set()
+        #: "MS." / "MR." in capitals: in mixed-case text also "changes in MS. Aspiration ...".
+        self.shouted_title: set[int] = set()
+        for m in _TITLE_BEFORE.finditer(low_text):
+            word = m.group().split(".")[0].strip()
+            # "Mr Wilson" is a title; "MR" / "mr" without a period may be a valve or a state.
+            weak = (
+                "." not in m.group()
+                and word in {"ms", "mr"}
+                and text[m.start() : m.start() + 2] not in {"Mr", "Ms"}
+            )
+            (self.weak_title if weak else self.title).add(m.end())
+            if text[m.start() : m.start() + 2] in {"MS", "MR"}:
+                self.shouted_title.add(m.end())
+        self.relation = {m.end() for m in _RELATION_BEFORE.finditer(low_text)}
+        self.role_before = {m.end() for m in _ROLE_BEFORE.finditer(low_text)}
+        self.initial = {m.end() for m in _INITIAL_BEFORE.finditer(text)}
+        self.relation_after = {
+            name_end(text, m.start()) for m in _RELATION_AFTER.finditer(low_text)
+        }
+        self.role = {name_end(text, m.start() + 1) for m in _ROLE_AFTER.finditer(low_text)}
+        self.role |= {name_end(text, m.start() + 1) for m in _DO_AFTER.finditer(text)}
+        #: Ends of names followed by a comma and a role ("SMITH, MD"): surer than "SEE MD".
+        self.comma_role = {e for e in self.role if e < len(text) and text[e] == ","}
+        self.family_after: set[int] = set()
+        #: Token ends followed by a thing or a group ("Muir| valve", "transplant| team").
+        self.thing_after: set[int] = set()
+        self.action_after: set[int] = set()
+        self.speech_after: set[int] = set()
+        for m in _WORD_AFTER.finditer(low_text):  # one scan for the five kinds
+            if m.group("action") or m.group("phone"):
+                self.action_after.add(name_end(text, m.start() + 1))
+                continue
+            if m.group("speech"):
+                self.speech_after.add(name_end(text, m.start() + 1))
+                continue
+            end = m.start()
+            while end > 0 and text[end - 1] in " \t":
+                end -= 1
+            (self.family_after if m.group("family") else self.thing_after).add(end)
+        #: Token starts and ends where some name context applies.
+        self.starts = self.title | self.weak_title | self.relation | self.role_before | self.initial
+        self.ends = self.role | self.relation_after | self.action_after | self.speech_after
+
+
+def name_end(text: str, pos: int) -> int:
+    """Where a name before ``pos`` would end: back over spaces and one comma."""
+    while pos > 0 and text[pos - 1] in " \t":
+        pos -= 1
+    if pos > 0 and text[pos - 1] == ",":
+        pos -= 1
+    while pos > 0 and text[pos - 1] in " \t":
+        pos -= 1
+    return pos
+
+
+def mixed_case_candidates(text: str, ctx: NameContext) -> list[re.Match[str]]:
+    """In mixed-case text only capitalised tokens, or tokens in a name context, can be names."""
+    found = {m.start(): m for m in CAP_TOKEN.finditer(text)}
+    for pos in ctx.title | ctx.weak_title | ctx.relation | ctx.role_before:
+        if pos not in found:
+            m = TOKEN.match(text, pos)
+            if m is not None:
+                found[pos] = m
+    for pos in ctx.role | ctx.relation_after:
+        m = TOKEN_ENDING.search(text, max(0, pos - 40), pos)
+        if m is not None and m.start() not in found:
+            found[m.start()] = m
+    for m in _PARTICLE.finditer(text):  # "van den Wittenberg": lower-case, but part of a name
+        if not (m.start() and text[m.start() - 1].isalpha()):
+            found.setdefault(m.start(), m)
+    return [found[k] for k in sorted(found)]
+
+
+# A lower-case surname particle before a capitalised word (literal first letters: fast skip).
+_PARTICLE = re.compile(
+    r"(?:de|van|von|der|den|da|di|du|la|le|del|della|dos|das|ten|ter)\b(?=[ \t][A-Za-z])"
+)

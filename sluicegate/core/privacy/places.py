@@ -1,0 +1,700 @@
+"""Places and institutions in narrative: gazetteer places, hospitals, wards, streets.
+
+Cities, counties, states and countries come from GeoNames (``gazetteer.py``);
+a word that is also ordinary English or a name only counts after a place verb
+or a preposition. Institutions are found by their shape: a proper name before
+"Hospital"/"Medical Center", a saint's or sacred name ("St. Agnes", "Holy
+Cross"), a hospital acronym after a preposition ("to GBMC") and a named ward
+with its number ("to Kestrelmoor 4").
+"""
+
+from __future__ import annotations
+
+import re
+
+from sluicegate.core.privacy.findings import Finding, Kind
+from sluicegate.core.privacy.gazetteer import place_names, place_prefixes
+from sluicegate.core.privacy.lexicon import NOT_AFTER_TITLE, Lexicon
+from sluicegate.core.privacy.tokens import TOKEN, TOKEN_ENDING, lead, trie
+
+_HOSPITAL_SUFFIX = re.compile(
+    r"(?=[hmcrnivs])\b(?:hospital|hosp|medical center|med ctr|medical centre|clinic|"
+    r"rehab(?:ilitation)?|nursing home|health center|healthcare|infirmary|hospice|memorial|"
+    r"regional|vamc|va medical center|cancer center|square|cross|heart)\b",
+)
+# The (up to three) words just before a hospital suffix, read backwards from it.
+_HOSPITAL = re.compile(
+    r"(?P<v>(?:[A-Za-z][\w'.-]*[ \t]+){0,2}[A-Za-z][\w'-]*)[ \t]+"
+    r"(?P<n>(?:general|memorial|regional|square|cross|heart|county|university)[ \t]+)?$",
+    re.IGNORECASE,
+)
+_PLACE_VERBS = [
+    "lives",
+    "living",
+    "lived",
+    "resides",
+    "residing",
+    "resident",
+    "native",
+    "home",
+    "born",
+    "vacationing",
+    "vacation",
+    "trip",
+    "travel",
+    "traveled",
+    "travelled",
+    "traveling",
+    "travelling",
+    "moved",
+    "transferred",
+    "transfered",
+    "transfer",
+    "tx",
+    "txd",
+    "admitted",
+    "adm",
+    "sent",
+    "came",
+    "coming",
+    "discharged",
+    "taken",
+    "brought",
+    "arrived",
+    "went",
+    "presented",
+    "presenting",
+    "return",
+    "returned",
+    "returning",
+    "accepted",
+    "go",
+    "going",
+    "flown",
+    "flew",
+    "medflighted",
+    "report from",
+    "from the",
+    "at the",
+    "grew up",
+    "i am",
+    "i'm",
+    "visiting",
+    "based",
+    "located",
+    "originally",
+    "staying",
+    "city",
+    "town",
+]
+_PLACE_BEFORE = re.compile(
+    lead(_PLACE_VERBS)
+    + r"\b"
+    + trie(_PLACE_VERBS)
+    + r"(?:\s+(?:nearby|here|there|back|home|over|up|down))?\s+(?:(?P<prep>in|to|from|at|of)\b)?\s*"
+    r"(?:the\s+)?",
+)
+_PLACE_TAIL = re.compile(r"(?:[ \t]+(?!(?:ER|EW|ED|ICU|MICU|CCU)\b)[A-Z][A-Za-z'-]*[A-Za-z]){1,2}")
+_MULTIWORD_STATE = re.compile(r"(?=[ndsrw])\b(?:new|north|south|west|rhode|district of)\s+[a-z]+\b")
+_PLACE_WORDS = frozenset(
+    [
+        "holy",
+        "sacred",
+        "st",
+        "st.",
+        "saint",
+        "mount",
+        "mt",
+        "mt.",
+        "university",
+        "general",
+        "union",
+        "children's",
+        "childrens",
+        "women's",
+        "community",
+        "memorial",
+        "county",
+        "regional",
+        "veterans",
+        "mercy",
+        "baptist",
+        "methodist",
+        "presbyterian",
+        "lutheran",
+        "adventist",
+    ]
+)
+_NOT_A_PLACE = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "his",
+        "her",
+        "our",
+        "their",
+        "home",
+        "here",
+        "there",
+        "floor",
+        "unit",
+        "icu",
+        "ccu",
+        "micu",
+        "sicu",
+        "csru",
+        "ed",
+        "er",
+        "or",
+        "ew",
+        "cath",
+        "lab",
+        "rehab",
+        "hospital",
+        "hosp",
+        "nursing",
+        "osh",
+        "outside",
+        "another",
+        "other",
+        "same",
+        "to",
+        "from",
+        "at",
+        "in",
+        "of",
+        "and",
+        "for",
+        "with",
+        "by",
+        "on",
+        "pt",
+        "patient",
+        "he",
+        "she",
+        "they",
+        "we",
+        "it",
+        "bed",
+        "room",
+        "ct",
+        "mri",
+        "ir",
+        "xray",
+        "x-ray",
+        "us",
+        "cxr",
+        "pacu",
+        "pre",
+        "post",
+        "op",
+        "icu's",
+        "floor's",
+        "nh",
+        "snf",
+        "ltac",
+        "ltc",
+        "acute",
+        "chronic",
+        "him",
+        "them",
+        "into",
+        "further",
+        "cardiac",
+        "pulmonary",
+        "inpatient",
+        "outpatient",
+        "screened",
+        "screening",
+        "eval",
+        "evaluation",
+        "possible",
+        "poss",
+        "transferred",
+        "transfered",
+        "transfer",
+        "discharged",
+        "admitted",
+        "sent",
+        "went",
+        "taken",
+    ]
+)
+
+# Prepositions before a place in an all-caps note: "in/from/near" ("LIVES IN MOBILE") vouch
+# for an ordinary word, "to/at" only for a name ("AT BALTIMORE", not "ABLE TO CONVERSE").
+_PREP_END = re.compile(r"\b(?:(?P<strong>in|from|near)|to|at)[ \t]+(?:the[ \t]+)?$", re.I)
+# "St. Agnes", "Saint Mary's", "Holy Cross", "Mount Sinai", "sacred heart".
+_SAINT_PLACE = re.compile(
+    r"(?=[shm])\b(?P<p>st\.|st|saint|holy|sacred|mount|mt\.)[ \t]+(?P<w>[^\W\d_][\w']*)"
+    r"(?P<t>(?:[ \t]+(?:heart|cross|family|name))?(?:[ \t]+(?:memorial|hospital|hosp|medical center"
+    r"|rehab|regional|nursing home|hospice)\b)?)",
+)
+# A hospital acronym after a preposition: "referred to GH", "at GBMC", "from UMMC".
+_ACRONYM_PLACE = re.compile(
+    r"(?=[tafbopi@>-])(?:\b(?:to|at|from|into|by|of|per)|@|->?)[ \t]*(?<![a-z])"
+    r"(?:the[ \t]+)?(?P<a>[a-z]{1,4}(?:h|mc|hc)|mc|hc)\b(?!\.\w)",
+)
+# The town after a street line: "31 Seneca Place, Marshland", "Farnell Street, LOOMBAH".
+_STREET_SUFFIXES = frozenset(
+    [
+        "street",
+        "st",
+        "avenue",
+        "ave",
+        "road",
+        "rd",
+        "place",
+        "pl",
+        "lane",
+        "ln",
+        "drive",
+        "dr",
+        "close",
+        "court",
+        "ct",
+        "boulevard",
+        "blvd",
+        "way",
+        "terrace",
+        "gate",
+        "crescent",
+        "square",
+        "sq",
+        "highway",
+        "hwy",
+    ]
+)
+# Street words written with a capital (literal first letters: the engine skips ahead fast).
+_STREET_WORD = re.compile(
+    r"(?:Street|Avenue|Road|Lane|Drive|Boulevard|Terrace|Crescent|Close|Court|Place|Square"
+    r"|Parkway|Highway)\b"
+)
+_PROSE_STREETS = frozenset(["Close", "Court", "Place", "Square", "Drive"])
+_HOUSE_AND_STREET = re.compile(
+    r"\d+[a-zA-Z]?[ \t]+(?P<name>[^\W\d_][\w'.-]*)(?:[ \t]+[^\W\d_][\w'.-]*){0,3}[ \t]+$"
+)
+_TOWN_WORDS = re.compile(r"[^\W\d_][\w'-]*(?:[ \t][^\W\d_][\w'-]*){0,2}")
+# A place named by the word before: "Marrowfield area", "Howard County", "North Campus", and a
+# hospital by its emergency department: "from brenthollow ew", "Mercy ER".
+_PLACE_NOUN_AFTER = re.compile(
+    r"[ \t](?:(?P<area>area|region|neighbou?rhood)|(?P<county>county|township"
+    r"|district|campus)|(?P<er>ew|er|ed|emergency room|emergency department))\b"
+)
+_AREA_PREP = re.compile(r"\b(?:in|from|near|around|of|the)[ \t]+$")
+#: Intensive-care and step-down unit names end like these ("pmicu", "tsicu", "vicu").
+_UNIT_ENDINGS = ("icu", "ccu", "csru", "pacu", "cvvh", "hd")
+_POSTAL_AFTER = re.compile(r"[ \t]*,?[ \t]+(?:[A-Z]{2}[ \t]+)?\d{4,6}\b(?![./:-]?\d)")
+# "U Maryland", "Univ. of Iowa": a university named after a place is an institution.
+_UNIVERSITY = re.compile(r"(?=u)\b(?:u|univ\.?|university)(?:[ \t]+of)?[ \t]+(?=[a-z])")
+# A named ward or floor with its number after a preposition: "transfer to Kestrelmoor 4".
+_WARD = re.compile(
+    r"(?=[tfoapi])\b(?:to|from|on|at|per|in|or|and)[ \t]+(?:the[ \t]+)?"
+    r"(?P<w>[^\W\d_]+)[ \t]?(?P<n>\d{1,2})\b(?![./%:,]\d|[ \t]*%"
+    r"|[ \t]*(?:mg|mcg|meq|mmol|units?|u|cc|ml|l|g|kg|mm|cm|hrs?|mins?|days?|x)\b)",
+)
+#: Clinical abbreviations ending like hospital acronyms (hemorrhages, hypertrophies, hormones).
+_NOT_AN_INSTITUTION = frozenset(
+    [
+        "osh",
+        "oh",
+        "ich",
+        "sah",
+        "ivh",
+        "lvh",
+        "rvh",
+        "bph",
+        "pph",
+        "sdh",
+        "edh",
+        "iph",
+        "hh",
+        "nph",
+        "dh",
+        "ph",
+        "mh",
+        "bh",
+        "ah",
+        "uh",
+        "eh",
+        "th",
+        "wh",
+        "sh",
+        "ch",
+        "pah",
+        "vh",
+        "lh",
+        "fsh",
+        "tsh",
+        "acth",
+        "adh",
+        "pth",
+        "gh-rh",
+        "hcth",
+        "rh",
+        "ugh",
+        "ach",
+        "doh",
+        "mmhc",
+        "mhc",
+    ]
+)
+
+
+class PlaceRecognizer:
+    """Finds places (Kind.LOCATION) given the tokens the name recognizer already read."""
+
+    def __init__(self, lexicon: Lexicon) -> None:
+        self._lex = lexicon
+        self._common = lexicon.common
+        self._stop = lexicon.stop
+        self._given = lexicon.given
+        self._surnames = lexicon.surnames
+        self._states = lexicon.states
+        self._dictionary = lexicon.dictionary
+        self._gazetteer = place_names()
+        self._gazetteer_prefixes = place_prefixes()
+
+    def find(
+        self, text: str, low_text: str, tokens: list[re.Match[str]], nocase: bool
+    ) -> list[Finding]:
+        """Places in ``text``; ``low_text`` is ``tokens.folded(text)``, where the case-blind
+        regexes of this module run (without IGNORECASE, about twice as fast)."""
+        out: list[Finding] = []
+        context: set[int] = set()
+        moving: set[int] = set()  # after a verb and a preposition: "went to", "lives in"
+        for m in _PLACE_BEFORE.finditer(low_text):
+            context.add(m.end())
+            if m.group("prep") or m.group().rstrip().endswith(("city", "town")):
+                moving.add(m.end())  # "home city Station Nord" as strong as "went to"
+        out.extend(self._gazetteer_places(text, tokens, nocase, context))
+        for saint in _SAINT_PLACE.finditer(low_text):
+            found = self._saint_place(text, saint, nocase)
+            if found is not None:
+                out.append(found)
+        self._institutions(text, low_text, nocase, out)
+        for m in _UNIVERSITY.finditer(low_text):
+            place = TOKEN.match(text, m.end())
+            if place is not None and place.group().lower() in self._gazetteer:
+                out.append(Finding(m.start(), place.end(), Kind.LOCATION, "dictionary"))
+        self._hospitals_and_context(text, low_text, nocase, context, moving, out)
+        self._towns_after_streets(text, low_text, out)
+        if not nocase:
+            self._street_names(text, out)
+        self._places_before_nouns(text, low_text, nocase, out)
+        for m in _MULTIWORD_STATE.finditer(low_text):
+            if " ".join(m.group().split()) in self._states:
+                out.append(Finding(m.start(), m.end(), Kind.LOCATION, "dictionary"))
+        return out
+
+    def _places_before_nouns(
+        self, text: str, low_text: str, nocase: bool, out: list[Finding]
+    ) -> None:
+        """ "Marrowfield area", "North Campus", "brenthollow ew": the word before names a place."""
+        for m in _PLACE_NOUN_AFTER.finditer(low_text):
+            end = m.start()
+            while end > 0 and text[end - 1] in " \t":
+                end -= 1
+            word = TOKEN_ENDING.search(text, max(0, end - 30), end)
+            if word is None:
+                continue
+            w = word.group()
+            low = w.lower().removesuffix("'s")
+            if low in _NOT_A_PLACE or low in self._stop or len(low) < 3:
+                continue
+            titled = not nocase and w[0].isupper() and not w.isupper()
+            if m.group("area") and not _AREA_PREP.search(
+                low_text, max(0, word.start() - 12), word.start()
+            ):
+                continue  # "in the Towson area", not "reddened area over the sacrum"
+            if m.group("area") or m.group("county"):
+                ok = (titled and not self._lex.typo(low)) or self._unknown_place_word(low)
+            else:  # an emergency department: a hospital's name, never an ordinary word
+                ok = self._unknown_place_word(low) or (
+                    titled and low not in self._common and self._lex.known_name(low)
+                )
+            if ok:
+                out.append(Finding(word.start(), word.end(), Kind.LOCATION, "dictionary"))
+
+    def _street_names(self, text: str, out: list[Finding]) -> None:
+        """ "on Tarsicio Isle Street", "at Countess Close": capitalised words, then a street."""
+        for m in _STREET_WORD.finditer(text):
+            end = m.start() - 1
+            if end < 1 or text[end] not in " \t":
+                continue
+            start = -1
+            for _ in range(3):  # up to three capitalised words before the street word
+                word = TOKEN_ENDING.search(text, max(0, end - 30), end)
+                if word is None or not word.group()[0].isupper() or word.group().isupper():
+                    break
+                if word.group().lower() in self._stop or word.group().lower() in _NOT_A_PLACE:
+                    break
+                start = word.start()
+                end = start - 1
+                if end < 1 or text[end] not in " \t":
+                    break
+            if start < 0:
+                continue
+            words = text[start : m.start()].split()
+            if len(words) == 1 and words[0].lower() in self._common and m.group() in _PROSE_STREETS:
+                continue  # "Main Street" is a street; "Very Close", "Same Place" are prose
+            out.append(Finding(start, m.end(), Kind.LOCATION, "dictionary"))
+
+    def _towns_after_streets(self, text: str, low_text: str, out: list[Finding]) -> None:
+        """The capitalised words after "<Name> Street," are the town."""
+        comma = low_text.find(",")  # a regex over every letter costs more than this loop
+        while comma >= 0:
+            at, comma = comma, low_text.find(",", comma + 1)
+            suffix_start = low_text.rfind(" ", max(0, at - 12), at) + 1
+            if not suffix_start or low_text[suffix_start:at].rstrip(".") not in _STREET_SUFFIXES:
+                continue
+            street = _HOUSE_AND_STREET.search(text, max(0, suffix_start - 50), suffix_start)
+            if street is None or not street.group("name")[0].isupper():
+                continue  # "9 Elm Street, Springfield": a house number and a capitalised name
+            town_start = at + 1
+            while town_start < len(text) and text[town_start] in " \t":
+                town_start += 1
+            town = _TOWN_WORDS.match(text, town_start)
+            if town is None:
+                continue
+            words = town.group().split()
+            keep = 0
+            for w in words:
+                if not w[0].isupper() or w.lower() in self._stop:
+                    break
+                keep += 1
+            if keep:
+                end = town_start + len(" ".join(words[:keep]))
+                out.append(Finding(town_start, end, Kind.LOCATION, "dictionary"))
+
+    def _institutions(self, text: str, low_text: str, nocase: bool, out: list[Finding]) -> None:
+        """Hospital acronyms after a preposition ("to GH") and numbered wards ("Kestrelmoor 4")."""
+        for m in _ACRONYM_PLACE.finditer(low_text):
+            acronym = text[m.start("a") : m.end("a")]
+            low = acronym.lower()
+            if low in _NOT_AN_INSTITUTION or low in self._stop:
+                continue
+            if (nocase or not acronym.isupper()) and (
+                self._lex.ordinary(low) or low in self._given or low in self._surnames
+            ):
+                continue
+            out.append(Finding(m.start("a"), m.end("a"), Kind.LOCATION, "dictionary"))
+        for m in _WARD.finditer(low_text):
+            low = m.group("w")
+            if not (nocase or text[m.start("w")].isupper()):
+                continue  # a lower-case word in mixed text is read after a place verb instead
+            if len(low) < 4 or low in self._stop or low in _NOT_A_PLACE:
+                continue
+            if not (
+                self._unknown_place_word(low)
+                or (self._lex.known_name(low) and not self._lex.ordinary(low))
+            ):
+                continue  # "to recieve 1", "on PSVof 15"; "on Garnier 10": named after someone
+            if m.end("w") == m.start("n") and low.endswith("x"):
+                continue  # "ORIENTEDX3", "mvtx4": times three, not a ward
+            out.append(Finding(m.start("w"), m.end("n"), Kind.LOCATION, "dictionary"))
+
+    def _hospitals_and_context(
+        self,
+        text: str,
+        low_text: str,
+        nocase: bool,
+        context: set[int],
+        moving: set[int],
+        out: list[Finding],
+    ) -> None:
+        """Names before a hospital word, and places after a place verb ("lives in X")."""
+        for suffix in _HOSPITAL_SUFFIX.finditer(low_text):
+            window_start = max(0, suffix.start() - 60)
+            m = _HOSPITAL.search(text, window_start, suffix.start())
+            if m is None:
+                continue
+            found = self._hospital_name(text, m, nocase)
+            if found is not None:  # the name with its hospital word: "Tillamook Regional"
+                out.append(Finding(found.start, suffix.end(), found.kind, found.source))
+        for pos in sorted(context):
+            m = TOKEN.match(text, pos)
+            if m is not None:
+                place = self._place_after_context(text, m, nocase, pos in moving)
+                if place is not None:
+                    out.append(place)
+
+    def _gazetteer_places(
+        self, text: str, tokens: list[re.Match[str]], nocase: bool, context: set[int]
+    ) -> list[Finding]:
+        """Cities, counties, states and countries from the gazetteer, one or more words."""
+        out: list[Finding] = []
+        names, prefixes = self._gazetteer, self._gazetteer_prefixes
+        n = len(tokens)
+        i = 0
+        while i < n:
+            m = tokens[i]
+            phrase = m.group().lower()
+            best = -1
+            j = i
+            while True:
+                if phrase in names:
+                    best = j
+                if phrase not in prefixes or j + 1 >= n:
+                    break
+                if text[tokens[j].end() : tokens[j + 1].start()] not in {" ", "-", ". "}:
+                    break
+                j += 1
+                phrase += " " + tokens[j].group().lower()
+            if best >= 0 and self._place_words_ok(
+                tokens[i : best + 1],
+                nocase,
+                m.start() in context,
+                self._preposition(text, m.start()),
+            ):
+                end = tokens[best].end()
+                code = _POSTAL_AFTER.match(text, end)  # "Turku 20100", "Aalborg NO 9100"
+                out.append(
+                    Finding(m.start(), code.end() if code else end, Kind.LOCATION, "dictionary")
+                )
+                i = best + 1
+            else:
+                i += 1
+        return out
+
+    @staticmethod
+    def _preposition(text: str, pos: int) -> int:
+        """2 after "in/from/near", 1 after "to/at", 0 otherwise."""
+        m = _PREP_END.search(text, max(0, pos - 8), pos)
+        if m is None:
+            return 0
+        return 2 if m.group("strong") else 1
+
+    def _place_words_ok(
+        self, words: list[re.Match[str]], nocase: bool, context: bool, prep: int
+    ) -> bool:
+        """Is this gazetteer hit written like a place, not like an ordinary word?"""
+        lows = [w.group().lower() for w in words]
+        if not nocase and not all(w.group()[0].isupper() for w in words):
+            return False
+        if len(words) > 1:
+            return context or not all(w in self._common for w in lows)
+        word, low = words[0].group(), lows[0]
+        if len(low) < 4 or low in self._stop or low in _NOT_A_PLACE or low in NOT_AFTER_TITLE:
+            return False
+        if not nocase and word.isupper() and len(low) <= 4:
+            return False  # an abbreviation
+        if low in self._common and low in self._dictionary:
+            return context and not nocase  # "Reading", "Mobile": ordinary words too
+        if nocase and (
+            (self._lex.ordinary(low) and not self._lex.known_name(low)) or self._lex.wordy(low)
+        ):
+            return context or prep == 2  # "LIVES IN MOBILE", not "ABLE TO CONVERSE"
+        if nocase and (self._lex.ordinary(low) or low in self._given or low in self._surnames):
+            if prep == 1 and not context and self._lex.dictionary_word(low):
+                return False  # "ABLE TO CONVERSE": after "to" a word is a verb first
+            return context or prep > 0  # "lives in BALTIMORE", not "a baltimore oriole"
+        return True
+
+    def _saint_place(self, text: str, m: re.Match[str], nocase: bool) -> Finding | None:
+        """ "St. Agnes", "Holy Cross", "Mount Sinai": a saint's or sacred name is an institution."""
+        first = text[m.start("w") : m.end("w")]
+        low = m.group("w").removesuffix("'s")
+        lead = m.group("p").rstrip(".")
+        if low in self._stop or low in _NOT_A_PLACE or len(low) < 2:
+            return None
+        if lead in {"holy", "sacred"}:
+            ok = first[0].isupper() or nocase or low in {"cross", "heart", "family", "name"}
+        elif nocase or first.islower():
+            ok = low in self._given or self._lex.rare(low, low.removesuffix("s") in self._stop)
+            ok = ok and (lead != "st" or "." in m.group("p") or low in self._given)
+        else:  # "St. Agnes", not "NSR to ST. No ectopy"
+            ok = first[0].isupper() and not (first.isupper() and len(low) <= 3)
+            ok = ok and (low in self._given or low not in self._common)
+        if not ok:
+            return None
+        return Finding(
+            m.start(), m.end("t") if m.group("t") else m.end("w"), Kind.LOCATION, "dictionary"
+        )
+
+    def _unknown_place_word(self, low: str) -> bool:
+        """Could a word no gazetteer lists be a place ("Kestrelmoor"), not a typo or a term?"""
+        if low in self._gazetteer and not self._lex.ordinary(low):
+            return True
+        return (
+            self._lex.rare(low, low in self._stop or low.removesuffix("s") in self._stop)
+            and low not in self._lex.frequent
+            and not low.endswith(_UNIT_ENDINGS)
+        )
+
+    def _place_after_context(
+        self, text: str, m: re.Match[str], nocase: bool, moving: bool
+    ) -> Finding | None:
+        word = m.group()
+        low = word.lower().removesuffix("'s")
+        if low in _NOT_A_PLACE or low in self._stop or len(low) < 2:
+            return None
+        if (word.isupper() or nocase) and len(low) <= 4:
+            return None  # "TRANSFER TO PCU", "GO HOME ASAP": acronyms are read by _ACRONYM_PLACE
+        titled = not nocase and word[0].isupper() and not word.isupper()
+        if moving and titled:
+            pass  # "went to Harbor", "moved here from Netherlands": verb, preposition, capital
+        elif not self._unknown_place_word(low):
+            return None  # a word the gazetteer does not know must be no English at all
+        if not (word[0].isupper() or nocase):
+            # A lower-case word in mixed text: only one no dictionary knows ("kestrelmoor 4").
+            if len(low) < 5 or low in self._given:
+                return None
+            return Finding(m.start(), m.end(), Kind.LOCATION, "dictionary")
+        end = m.end()
+        # Take following capitalised words of a multi-word place ("Daytona Beach").
+        nxt = _PLACE_TAIL.match(text, end)
+        if nxt and not nocase:
+            end = nxt.end()
+        return Finding(m.start(), end, Kind.LOCATION, "dictionary")
+
+    def _hospital_name(self, text: str, m: re.Match[str], nocase: bool) -> Finding | None:
+        s, e = m.start("v"), m.end("v")
+        words = m.group("v").split()
+        # Keep the proper-name words just before the suffix ("to the Ashcombe" -> "Ashcombe").
+        cut = max(
+            (j + 1 for j, w in enumerate(words) if w.lower().rstrip(".,") in _NOT_A_PLACE),
+            default=0,
+        )
+        for w in words[:cut]:
+            s = text.index(w, s) + len(w)
+        words = words[cut:]
+        while (
+            words
+            and words[0].lower() in self._common
+            and words[0].lower() not in self._gazetteer
+            and words[0].lower() not in _PLACE_WORDS
+            and (nocase or words[0].islower())
+        ):
+            s = text.index(words[0], s) + len(words[0])
+            words.pop(0)
+        if words:
+            s = text.index(words[0], s)
+        named = m.group("n")
+        if named:  # "Memorial Hospital": the name-like word is part of the name
+            e = m.start("n") + len(named.rstrip())
+            if not words:
+                s = m.start("n")
+        if not (words or named):
+            return None
+        if all(self._proper_place_word(w, nocase) for w in words):
+            return Finding(s, e, Kind.LOCATION, "dictionary")
+        return None
+
+    def _proper_place_word(self, word: str, nocase: bool) -> bool:
+        """Could this word be part of a place's name ("Ashcombe", "Holy"), not prose?"""
+        low = word.lower().rstrip(".,")
+        if low in _PLACE_WORDS or low in self._gazetteer:
+            return True  # "Baltimore Rehab", "Tillamook Regional"
+        if len(low) < 2 or low in self._stop or ("'" in low and not low.endswith("'s")):
+            return False
+        if nocase:  # no capital to go by: not an ordinary word ("a/p-improving heart")
+            return all(
+                p in self._gazetteer
+                or (len(p) > 2 and (not self._lex.ordinary(p) or self._lex.known_name(p)))
+                for p in low.removesuffix("'s").split("-")
+            )
+        return word[0].isupper()

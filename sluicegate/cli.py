@@ -107,7 +107,7 @@ def worker(
     concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
     """Run a Celery worker for the pipeline."""
-    from sluicegate.core.queue import make_celery
+    from sluicegate.core.queue import declare_queue, make_celery
 
     settings = _settings(config)
     if settings.auto_migrate:
@@ -115,6 +115,7 @@ def worker(
 
         db.upgrade(settings.database_url)
     _metrics_exporter(settings, "worker")
+    declare_queue(settings)
     celery = make_celery(settings)
     celery.worker_main(
         [

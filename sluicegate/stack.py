@@ -22,7 +22,7 @@ from pathlib import Path
 import structlog
 import uvicorn
 
-from sluicegate.core import db
+from sluicegate.core import db, queue
 from sluicegate.core.config import Settings
 from sluicegate.core.security import tls
 
@@ -92,6 +92,7 @@ def serve_stack(settings: Settings, *, host: str | None = None, port: int | None
 
     if settings.auto_migrate:
         db.upgrade(settings.database_url)  # before the children race to do it
+    queue.declare_queue(settings)  # likewise the embedded broker's queue
     app = create_app(settings)
     # uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turning that into
     # SystemExit lets the `children` context stop the worker and Triton before we exit.

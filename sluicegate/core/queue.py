@@ -56,6 +56,26 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
+def declare_queue(settings: Settings) -> None:
+    """Create the embedded broker's queue before the processes that use it start.
+
+    kombu's SQLAlchemy transport creates its queue row on first use, guarded by
+    a lock within one process only: a worker and the API's relay starting at
+    the same moment can both insert it, and the loser dies on the unique name.
+    Other brokers declare queues atomically and need nothing here.
+    """
+    if not settings.broker_url.startswith("sqla+"):
+        return
+    from sqlalchemy.exc import IntegrityError
+
+    app = make_celery(settings)
+    try:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_declare(QUEUE)
+    except IntegrityError:
+        pass  # another process declared it first: the queue is there either way
+
+
 def publish(app: Celery, job_id: str, message_id: int) -> None:
     """Send one run-job message; raises if the broker cannot take it now."""
     app.send_task(RUN_JOB, args=[job_id], task_id=f"{job_id}.{message_id}", retry=False)

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import re
 
-from sluicegate.core.privacy.tokens import CAP_TOKEN, TOKEN, TOKEN_ENDING, case_counts, lead, trie
+from sluicegate.core.privacy.tokens import (
+    CAP_TOKEN,
+    TOKEN,
+    TOKEN_ENDING,
+    LedRule,
+    WordLedScan,
+    case_counts,
+    first_runs,
+    lead,
+    leftmost,
+    trie,
+)
 
 # Context that makes the next token a name whatever the dictionaries say.
 #: Surname particles: "Dr. de Bruyn", "van den Berg", "da Cruz", "Al Amin".
@@ -164,13 +175,9 @@ ROLES = frozenset(
 KIN = [w for w in RELATION_WORDS if " " not in w and w not in {"name", "named", "cc"}]
 KIN += ["resident", "intern", "fellow", "attending", "np", "rn", "md", "pa", "dtr", "sw"]
 # A relation or role written after the name: "(son)", ", his niece", " her daughter".
-_RELATION_AFTER = re.compile(
-    r"(?=[(htp])(?:\([ \t]*(?:pt'?s[ \t]+)?"
-    + trie(KIN)
-    + r"s?[ \t]*\)|\b(?:his|her|their|pt'?s|patient'?s)[ \t]+"
-    + trie(KIN)
-    + r"\b)",
-)
+# Its two branches are scanned apart: the bracket by itself, the pronoun with ``RULES``.
+_RELATION_IN_BRACKETS = re.compile(r"\([ \t]*(?:pt'?s[ \t]+)?" + trie(KIN) + r"s?[ \t]*\)")
+_RELATION_AFTER_WORD = re.compile(r"\b(?:his|her|their|pt'?s|patient'?s)[ \t]+" + trie(KIN) + r"\b")
 KIN_SET = frozenset(KIN)
 # A visit or call right after a first name makes it a person: "bill called", "Bob visited".
 VISIT_AFTER = re.compile(
@@ -210,7 +217,8 @@ _ROLE_BEFORE = re.compile(r"(?=[nprmcsl])\b(?:np|pa|rn|md|rrt|crt|msw|sw|lpn|cna
 # An initial before a surname ("W. Dziekonski"), not after another letter ("U.S. ").
 # "Mark Hall, DO": the osteopath's degree, in capitals after a comma (not "do" the verb).
 _DO_AFTER = re.compile(r",[ \t]*DO\b(?![ \t]+[a-z])")
-_INITIAL_BEFORE = re.compile(r"(?=[A-Z]\.)(?<![\w.'/<>=-])[A-Z]\.\s?(?=[A-Za-z])")
+# Led by the period (the engine skips to it fast); only where it ends is used.
+_INITIAL_BEFORE = re.compile(r"\.(?<=[A-Z]\.)(?<![\w.'/<>=-][A-Z]\.)\s?(?=[A-Za-z])")
 _THINGS = [
     "valve",
     "tear",
@@ -267,20 +275,75 @@ _WORD_AFTER = re.compile(  # led by the space before the word: only spaces are t
 )
 CONTACT_END = re.compile(_CONTACT_BEFORE.pattern + "$", re.IGNORECASE)
 
+#: The context regexes run on the folded text, with the words that lead their matches
+#: (``tokens.WordLedScan``); the name recognizer scans them together with the place rules.
+RULES: list[LedRule] = [
+    ("title", _TITLE_BEFORE, first_runs(TITLES), 0),
+    ("relation", _RELATION_BEFORE, first_runs(RELATION_WORDS, plural=True), 0),
+    (
+        "role_before",
+        _ROLE_BEFORE,
+        ["np", "pa", "rn", "md", "rrt", "crt", "msw", "sw", "lpn", "cna"],
+        0,
+    ),
+    (
+        "word_after",
+        _WORD_AFTER,
+        [
+            "is",
+            "was",
+            "family",
+            "families",
+            *_ACTION_WORDS,
+            *_SPEECH_WORDS,
+            *_PHONE_LABELS,
+            *_THINGS,
+        ],
+        1,
+    ),
+    ("word_after", _WORD_AFTER, _PHONE_LABELS, 2),  # " (cell"
+    (
+        "relation_after",
+        _RELATION_AFTER_WORD,
+        ["his", "her", "their", "pt", "pts", "patient", "patients"],
+        0,
+    ),
+    (
+        "role",  # "pa-c", "m.d.": the letters before the first sign lead
+        _ROLE_AFTER,
+        "rn md pa cnm crna phd pharmd lpn cna msw lcsw licsw rrt crt np snm m r".split(),  # noqa: SIM905
+        1,
+    ),
+]
+_SCAN = WordLedScan(RULES)
+
 
 class NameContext:
     """Where title and relation words end, or a role starts: one scan of the text each."""
 
-    def __init__(self, text: str, low_text: str) -> None:
-        """``low_text`` is ``tokens.folded(text)``: the case-blind regexes run on it."""
+    def __init__(
+        self,
+        text: str,
+        low_text: str,
+        led: dict[str, list[re.Match[str]]] | None = None,
+        counts: tuple[int, int] | None = None,
+    ) -> None:
+        """``low_text`` is ``tokens.folded(text)``: the case-blind regexes run on it.
+
+        ``led`` holds the matches of ``RULES`` in ``low_text`` when the caller scanned them
+        already (together with other rules), and ``counts`` is ``case_counts(text)`` when
+        the caller counted; otherwise both are computed here.
+        """
+        if led is None:
+            led = _SCAN.run(low_text)
         # "MS" / "mr" without a period is mental status or mitral regurgitation, not a title.
-        upper, lower = case_counts(text)
+        upper, lower = case_counts(text) if counts is None else counts
         self.lower_note = upper < 0.02 * (upper + lower)
         self.title: set[int] = set()
         self.weak_title: set[int] = set()
         #: "MS." / "MR." in capitals: in mixed-case text also "changes in MS. Aspiration ...".
         self.shouted_title: set[int] = set()
-        for m in _TITLE_BEFORE.finditer(low_text):
+        for m in led["title"]:
             word = m.group().split(".")[0].strip()
             # "Mr Wilson" is a title; "MR" / "mr" without a period may be a valve or a state.
             weak = (
@@ -291,13 +354,12 @@ class NameContext:
             (self.weak_title if weak else self.title).add(m.end())
             if text[m.start() : m.start() + 2] in {"MS", "MR"}:
                 self.shouted_title.add(m.end())
-        self.relation = {m.end() for m in _RELATION_BEFORE.finditer(low_text)}
-        self.role_before = {m.end() for m in _ROLE_BEFORE.finditer(low_text)}
+        self.relation = {m.end() for m in led["relation"]}
+        self.role_before = {m.end() for m in led["role_before"]}
         self.initial = {m.end() for m in _INITIAL_BEFORE.finditer(text)}
-        self.relation_after = {
-            name_end(text, m.start()) for m in _RELATION_AFTER.finditer(low_text)
-        }
-        self.role = {name_end(text, m.start() + 1) for m in _ROLE_AFTER.finditer(low_text)}
+        after = leftmost(led["relation_after"], _RELATION_IN_BRACKETS.finditer(low_text))
+        self.relation_after = {name_end(text, m.start()) for m in after}
+        self.role = {name_end(text, m.start() + 1) for m in led["role"]}
         self.role |= {name_end(text, m.start() + 1) for m in _DO_AFTER.finditer(text)}
         #: Ends of names followed by a comma and a role ("SMITH, MD"): surer than "SEE MD".
         self.comma_role = {e for e in self.role if e < len(text) and text[e] == ","}
@@ -306,7 +368,7 @@ class NameContext:
         self.thing_after: set[int] = set()
         self.action_after: set[int] = set()
         self.speech_after: set[int] = set()
-        for m in _WORD_AFTER.finditer(low_text):  # one scan for the five kinds
+        for m in led["word_after"]:  # one regex for the five kinds
             if m.group("action") or m.group("phone"):
                 self.action_after.add(name_end(text, m.start() + 1))
                 continue
@@ -335,7 +397,9 @@ def name_end(text: str, pos: int) -> int:
 
 def mixed_case_candidates(text: str, ctx: NameContext) -> list[re.Match[str]]:
     """In mixed-case text only capitalised tokens, or tokens in a name context, can be names."""
-    found = {m.start(): m for m in CAP_TOKEN.finditer(text)}
+    caps = list(CAP_TOKEN.finditer(text))
+    found = dict(zip(map(_START, caps), caps, strict=True))
+    plain = len(found)  # while nothing joins, the capitalised tokens are the answer, in order
     for pos in ctx.title | ctx.weak_title | ctx.relation | ctx.role_before:
         if pos not in found:
             m = TOKEN.match(text, pos)
@@ -348,7 +412,12 @@ def mixed_case_candidates(text: str, ctx: NameContext) -> list[re.Match[str]]:
     for m in _PARTICLE.finditer(text):  # "van den Wittenberg": lower-case, but part of a name
         if not (m.start() and text[m.start() - 1].isalpha()):
             found.setdefault(m.start(), m)
+    if len(found) == plain:
+        return caps
     return [found[k] for k in sorted(found)]
+
+
+_START = re.Match.start
 
 
 # A lower-case surname particle before a capitalised word (literal first letters: fast skip).

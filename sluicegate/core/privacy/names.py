@@ -32,15 +32,19 @@ from sluicegate.core.privacy.name_context import (
     KIN_SET,
     PARTICLES,
     ROLES,
+    RULES,
     TITLES,
     VISIT_AFTER,
     NameContext,
     mixed_case_candidates,
 )
+from sluicegate.core.privacy.places import RULES as PLACE_RULES
 from sluicegate.core.privacy.places import PlaceRecognizer
 from sluicegate.core.privacy.tokens import (
     TOKEN,
     TOKEN_ENDING,
+    WordLedScan,
+    case_counts,
     folded,
     no_case_signal,
     sentence_start,
@@ -72,6 +76,10 @@ _STREET_WORDS = frozenset(
     ]
 )
 
+_WORD = re.Match.group
+#: The word-led context regexes of names and places, found with one scan of each note.
+_LED = WordLedScan([*RULES, *PLACE_RULES])
+
 __all__ = ["NameRecognizer", "given_names", "is_common_word", "surnames", "warm"]
 
 
@@ -94,41 +102,42 @@ class NameRecognizer:
 
     def find(self, text: str) -> list[Finding]:
         """Names (Kind.NAME) and places (Kind.LOCATION), possibly overlapping."""
-        nocase = no_case_signal(text)
+        counts = case_counts(text)
+        nocase = no_case_signal(text, counts)
         low_text = folded(text)
-        ctx = NameContext(text, low_text)
+        led = _LED.run(low_text)
+        ctx = NameContext(text, low_text, led, counts)
         plain = self._plain
         states: list[Finding] = []
         accepted: list[bool] = []
         if nocase:
             all_tokens = list(TOKEN.finditer(text))
-            # Only words of some place name go to the gazetteer (one lower() each).
+            lows = list(map(str.lower, map(_WORD, all_tokens)))  # C loops, not Python ones
+            # Only words of some place name go to the gazetteer.
             first = self._gazetteer_words
-            place_tokens = []
+            place_tokens = [m for m, low in zip(all_tokens, lows, strict=True) if low in first]
             # An ordinary word is never a name, whatever its context: drop those first
             # (initials stay: "VICTOR E. HALVORSEN").
-            tokens = []
-            for m in all_tokens:
-                low = m.group().lower()
-                if low in first:
-                    place_tokens.append(m)
-                if len(low) == 1 or low not in plain:
-                    tokens.append(m)
+            kept = [
+                (m, low)
+                for m, low in zip(all_tokens, lows, strict=True)
+                if len(low) == 1 or low not in plain
+            ]
+            tokens = [m for m, _ in kept]
             # Without a capital to go by, only a known name, a non-English or joined word, or a
             # word in a name context can be one by itself (others may still grow a name below).
             given, sur, places = self._given, self._surnames, self._places
             starts, ends, lower_note = ctx.starts, ctx.ends, ctx.lower_note
             after_given = -1  # where a word right after a given name would start
             common = self._common
-            for m in tokens:
-                word = m.group()
-                low = word.lower()
+            for m, low in kept:
+                start, end = m.span()
                 if (
                     low in common
                     and low not in given
                     and low not in places
-                    and m.start() not in starts
-                    and m.end() not in ends
+                    and start not in starts
+                    and end not in ends
                     and "-" not in low
                 ):
                     # A frequent word that is also a surname ("WILL", "SEE", "CARE"): without
@@ -138,16 +147,16 @@ class NameRecognizer:
                     low in given
                     or low in sur
                     or low in places
-                    or m.start() in starts
-                    or m.end() in ends
-                    or (lower_note and (not word.isascii() or m.start() == after_given))
+                    or start in starts
+                    or end in ends
+                    or (lower_note and (not m.group().isascii() or start == after_given))
                     or "-" in low
                     or "'" in low
                 ):
                     accepted.append(self._is_name(text, m, nocase, ctx, states))
                 else:
                     accepted.append(False)
-                after_given = m.end() + 1 if low in given else -1
+                after_given = end + 1 if low in given else -1
         else:
             tokens = mixed_case_candidates(text, ctx)
             first, starts, ends = self._gazetteer_words, ctx.starts, ctx.ends
@@ -195,7 +204,7 @@ class NameRecognizer:
             if ok
         ]
         out.extend(states)
-        out.extend(self._places_finder.find(text, low_text, place_tokens, nocase))
+        out.extend(self._places_finder.find(text, low_text, place_tokens, nocase, led))
         return out
 
     def _is_name(

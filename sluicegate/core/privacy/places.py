@@ -15,7 +15,16 @@ import re
 from sluicegate.core.privacy.findings import Finding, Kind
 from sluicegate.core.privacy.gazetteer import place_names, place_prefixes
 from sluicegate.core.privacy.lexicon import NOT_AFTER_TITLE, Lexicon
-from sluicegate.core.privacy.tokens import TOKEN, TOKEN_ENDING, lead, trie
+from sluicegate.core.privacy.tokens import (
+    TOKEN,
+    TOKEN_ENDING,
+    LedRule,
+    WordLedScan,
+    first_runs,
+    lead,
+    leftmost,
+    trie,
+)
 
 _HOSPITAL_SUFFIX = re.compile(
     r"(?=[hmcrnivs])\b(?:hospital|hosp|medical center|med ctr|medical centre|clinic|"
@@ -234,10 +243,13 @@ _SAINT_PLACE = re.compile(
     r"|rehab|regional|nursing home|hospice)\b)?)",
 )
 # A hospital acronym after a preposition: "referred to GH", "at GBMC", "from UMMC".
+_ACRONYM_TAIL = r"[ \t]*(?<![a-z])(?:the[ \t]+)?(?P<a>[a-z]{1,4}(?:h|mc|hc)|mc|hc)\b(?!\.\w)"
 _ACRONYM_PLACE = re.compile(
-    r"(?=[tafbopi@>-])(?:\b(?:to|at|from|into|by|of|per)|@|->?)[ \t]*(?<![a-z])"
-    r"(?:the[ \t]+)?(?P<a>[a-z]{1,4}(?:h|mc|hc)|mc|hc)\b(?!\.\w)",
+    r"(?=[tafbopi@>-])(?:\b(?:to|at|from|into|by|of|per)|@|->?)" + _ACRONYM_TAIL
 )
+# Its two branches apart: the first led by a word (in ``RULES``), the second by a sign.
+_ACRONYM_AFTER_WORD = re.compile(r"\b(?:to|at|from|into|by|of|per)" + _ACRONYM_TAIL)
+_ACRONYM_AFTER_SIGN = re.compile(r"(?:@|->?)" + _ACRONYM_TAIL)
 # The town after a street line: "31 Seneca Place, Marshland", "Farnell Street, LOOMBAH".
 _STREET_SUFFIXES = frozenset(
     [
@@ -344,6 +356,35 @@ _NOT_AN_INSTITUTION = frozenset(
 )
 
 
+#: The place regexes led by a word, with those words (``tokens.WordLedScan``): scanned once,
+#: together with the name context rules, by the name recognizer.
+RULES: list[LedRule] = [
+    ("place_before", _PLACE_BEFORE, first_runs(_PLACE_VERBS), 0),
+    ("saint", _SAINT_PLACE, ["st", "saint", "holy", "sacred", "mount", "mt"], 0),
+    ("university", _UNIVERSITY, ["u", "univ", "university"], 0),
+    (
+        "hospital",
+        _HOSPITAL_SUFFIX,
+        first_runs(
+            "hospital hosp medical med clinic rehab rehabilitation nursing health healthcare"  # noqa: SIM905
+            " infirmary hospice memorial regional vamc va cancer square cross heart".split()
+        ),
+        0,
+    ),
+    ("state", _MULTIWORD_STATE, ["new", "north", "south", "west", "rhode", "district"], 0),
+    ("ward", _WARD, ["to", "from", "on", "at", "per", "in", "or", "and"], 0),
+    ("acronym", _ACRONYM_AFTER_WORD, ["to", "at", "from", "into", "by", "of", "per"], 0),
+    (
+        "noun_after",
+        _PLACE_NOUN_AFTER,
+        "area region neighborhood neighbourhood county township district campus ew er ed"  # noqa: SIM905
+        " emergency".split(),
+        1,
+    ),
+]
+_SCAN = WordLedScan(RULES)
+
+
 class PlaceRecognizer:
     """Finds places (Kind.LOCATION) given the tokens the name recognizer already read."""
 
@@ -359,42 +400,61 @@ class PlaceRecognizer:
         self._gazetteer_prefixes = place_prefixes()
 
     def find(
-        self, text: str, low_text: str, tokens: list[re.Match[str]], nocase: bool
+        self,
+        text: str,
+        low_text: str,
+        tokens: list[re.Match[str]],
+        nocase: bool,
+        led: dict[str, list[re.Match[str]]] | None = None,
     ) -> list[Finding]:
         """Places in ``text``; ``low_text`` is ``tokens.folded(text)``, where the case-blind
-        regexes of this module run (without IGNORECASE, about twice as fast)."""
+        regexes of this module run (without IGNORECASE, about twice as fast).
+
+        ``led`` holds the matches of ``RULES`` in ``low_text`` when the caller scanned them
+        already; otherwise they are scanned here.
+        """
+        if led is None:
+            led = _SCAN.run(low_text)
         out: list[Finding] = []
         context: set[int] = set()
         moving: set[int] = set()  # after a verb and a preposition: "went to", "lives in"
-        for m in _PLACE_BEFORE.finditer(low_text):
+        for m in led["place_before"]:
             context.add(m.end())
             if m.group("prep") or m.group().rstrip().endswith(("city", "town")):
                 moving.add(m.end())  # "home city Station Nord" as strong as "went to"
         out.extend(self._gazetteer_places(text, tokens, nocase, context))
-        for saint in _SAINT_PLACE.finditer(low_text):
+        for saint in led["saint"]:
             found = self._saint_place(text, saint, nocase)
             if found is not None:
                 out.append(found)
-        self._institutions(text, low_text, nocase, out)
-        for m in _UNIVERSITY.finditer(low_text):
+        acronyms = leftmost(led["acronym"], _ACRONYM_AFTER_SIGN.finditer(low_text))
+        self._institutions(text, nocase, out, acronyms, led["ward"])
+        for m in led["university"]:
             place = TOKEN.match(text, m.end())
             if place is not None and place.group().lower() in self._gazetteer:
                 out.append(Finding(m.start(), place.end(), Kind.LOCATION, "dictionary"))
-        self._hospitals_and_context(text, low_text, nocase, context, moving, out)
+        self._hospitals_and_context(text, nocase, context, moving, out, led["hospital"])
         self._towns_after_streets(text, low_text, out)
         if not nocase:
             self._street_names(text, out)
-        self._places_before_nouns(text, low_text, nocase, out)
-        for m in _MULTIWORD_STATE.finditer(low_text):
+        self._places_before_nouns(text, low_text, nocase, out, led["noun_after"])
+        for m in led["state"]:
             if " ".join(m.group().split()) in self._states:
                 out.append(Finding(m.start(), m.end(), Kind.LOCATION, "dictionary"))
         return out
 
     def _places_before_nouns(
-        self, text: str, low_text: str, nocase: bool, out: list[Finding]
+        self,
+        text: str,
+        low_text: str,
+        nocase: bool,
+        out: list[Finding],
+        nouns: list[re.Match[str]],
     ) -> None:
-        """ "Marrowfield area", "North Campus", "brenthollow ew": the word before names a place."""
-        for m in _PLACE_NOUN_AFTER.finditer(low_text):
+        """ "Marrowfield area", "North Campus", "brenthollow ew": the word before names a place.
+
+        ``nouns`` are the matches of ``_PLACE_NOUN_AFTER`` in ``low_text``."""
+        for m in nouns:
             end = m.start()
             while end > 0 and text[end - 1] in " \t":
                 end -= 1
@@ -470,9 +530,19 @@ class PlaceRecognizer:
                 end = town_start + len(" ".join(words[:keep]))
                 out.append(Finding(town_start, end, Kind.LOCATION, "dictionary"))
 
-    def _institutions(self, text: str, low_text: str, nocase: bool, out: list[Finding]) -> None:
-        """Hospital acronyms after a preposition ("to GH") and numbered wards ("Kestrelmoor 4")."""
-        for m in _ACRONYM_PLACE.finditer(low_text):
+    def _institutions(
+        self,
+        text: str,
+        nocase: bool,
+        out: list[Finding],
+        acronyms: list[re.Match[str]],
+        wards: list[re.Match[str]],
+    ) -> None:
+        """Hospital acronyms after a preposition ("to GH") and numbered wards ("Kestrelmoor 4").
+
+        ``acronyms`` and ``wards`` are the matches of ``_ACRONYM_PLACE`` and ``_WARD`` in the
+        folded text."""
+        for m in acronyms:
             acronym = text[m.start("a") : m.end("a")]
             low = acronym.lower()
             if low in _NOT_AN_INSTITUTION or low in self._stop:
@@ -482,7 +552,7 @@ class PlaceRecognizer:
             ):
                 continue
             out.append(Finding(m.start("a"), m.end("a"), Kind.LOCATION, "dictionary"))
-        for m in _WARD.finditer(low_text):
+        for m in wards:
             low = m.group("w")
             if not (nocase or text[m.start("w")].isupper()):
                 continue  # a lower-case word in mixed text is read after a place verb instead
@@ -500,14 +570,16 @@ class PlaceRecognizer:
     def _hospitals_and_context(
         self,
         text: str,
-        low_text: str,
         nocase: bool,
         context: set[int],
         moving: set[int],
         out: list[Finding],
+        suffixes: list[re.Match[str]],
     ) -> None:
-        """Names before a hospital word, and places after a place verb ("lives in X")."""
-        for suffix in _HOSPITAL_SUFFIX.finditer(low_text):
+        """Names before a hospital word, and places after a place verb ("lives in X").
+
+        ``suffixes`` are the matches of ``_HOSPITAL_SUFFIX`` in the folded text."""
+        for suffix in suffixes:
             window_start = max(0, suffix.start() - 60)
             m = _HOSPITAL.search(text, window_start, suffix.start())
             if m is None:

@@ -9,6 +9,7 @@ backtracking engine.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -46,8 +47,13 @@ def trie(words: list[str]) -> str:
 
 # Letters are any Unicode letters ("Jožef", "Ryhänen"); an apostrophe or hyphen may join them.
 LETTER = r"[^\W\d_]"
-TOKEN = re.compile(rf"{LETTER}(?:[^\W\d_'\-]|['\-](?={LETTER}))*")
-CAP_TOKEN = re.compile(rf"(?<![^\W\d_'\-])[A-ZÀ-ÖØ-ÞĀ-ž](?:[^\W\d_'\-]|['\-](?={LETTER}))*")
+# Runs of letters joined by single signs: the same tokens as "letter, then letters or a sign
+# before a letter", but the engine reads a run of letters in one step.
+TOKEN = re.compile(rf"{LETTER}+(?:['\-]{LETTER}+)*")
+# The capital comes first and the look-behind after it, so the engine skips to capitals fast.
+CAP_TOKEN = re.compile(
+    rf"[A-ZÀ-ÖØ-ÞĀ-ž](?<![^\W\d_'\-][A-ZÀ-ÖØ-ÞĀ-ž])(?:[^\W\d_'\-]|['\-](?={LETTER}))*"
+)
 TOKEN_ENDING = re.compile(rf"(?<![^\W\d_'\-]){LETTER}(?:[^\W\d_'\-]|['\-](?={LETTER}))*$")
 
 
@@ -76,9 +82,12 @@ def case_counts(text: str) -> tuple[int, int]:
     return len(sample.translate(None, _NOT_UPPER)), len(sample.translate(None, _NOT_LOWER))
 
 
-def no_case_signal(text: str) -> bool:
-    """All-caps or all-lower-case notes carry no capitalisation signal."""
-    upper, lower = case_counts(text)
+def no_case_signal(text: str, counts: tuple[int, int] | None = None) -> bool:
+    """All-caps or all-lower-case notes carry no capitalisation signal.
+
+    ``counts`` is ``case_counts(text)`` when the caller counted already.
+    """
+    upper, lower = case_counts(text) if counts is None else counts
     if not upper + lower:
         return True
     share = upper / (upper + lower)
@@ -93,3 +102,106 @@ def sentence_start(text: str, pos: int) -> bool:
         # "J. Smith": an initial, not the end of a sentence.
         return len(before) >= 3 and before[-3].isalpha()
     return before[-1] in ".!?:;\n-*#>"
+
+
+def first_runs(words: Iterable[str], *, plural: bool = False) -> set[str]:
+    """The first word-character run of each of ``words`` ("seen by" -> "seen", "i'm" -> "i").
+
+    With ``plural`` a one-run word also yields its "s" form ("son" -> "sons").
+    """
+    out: set[str] = set()
+    for w in words:
+        run = _RUN.match(w)
+        if run is None:
+            continue
+        out.add(run.group())
+        if plural and run.group() == w:
+            out.add(w + "s")
+    return out
+
+
+_RUN = re.compile(r"\w+")
+
+#: A rule of ``WordLedScan``: its name, its regex, the words that lead a match, and how many
+#: characters before such a word the match starts (1 for " area", 2 for " (cell").
+LedRule = tuple[str, re.Pattern[str], Iterable[str], int]
+
+
+class WordLedScan:
+    """Several word-led regexes over one text with a single scan for their leading words.
+
+    Python's engine tries a regex at every position of the text, so a dozen
+    context regexes cost a dozen passes over each note. Every match of these
+    regexes starts at (or one or two characters before) a whole word from a
+    short list, so one trie regex finds those words and each rule's regex is
+    then tried only there. The matches are the ones ``finditer`` would give:
+    leftmost first, without overlaps (tests compare the two). A rule's word
+    list must hold the whole leading word of every possible match; the regex
+    must run on the text the scan reads.
+    """
+
+    def __init__(self, rules: Iterable[LedRule]) -> None:
+        self._names: list[str] = []
+        lead: dict[str, list[tuple[int, int, Callable[[str, int], re.Match[str] | None]]]] = {}
+        for name, pattern, words, back in rules:
+            if not 0 <= back <= 2:
+                # Candidates stay in text order only while a match starts at most two
+                # characters before its word (two words are at least two characters apart).
+                raise ValueError("a match may start at most two characters before its word")
+            if name not in self._names:
+                self._names.append(name)
+            index = self._names.index(name)
+            for word in set(words):
+                if not (word.isascii() and word.isalpha() and word.islower()):
+                    # Then at most one word of the scan fits at a place (see ``run``).
+                    raise ValueError("lead words are lower-case ASCII letters")
+                lead.setdefault(word, []).append((index, back, pattern.match))
+        for entries in lead.values():
+            entries.sort(key=lambda e: -e[1])  # the earlier start first: " (cell" before "(cell"
+        self._lead = {w: tuple(e) for w, e in lead.items()}
+        # A lead word ends where no ASCII letter follows: a rule may want "rn" in "RN2".
+        # The look-ahead on first letters lets the engine pass most positions without \b.
+        self._scan = re.compile(
+            "(?=["
+            + "".join(sorted({w[0] for w in lead}))
+            + r"])\b"
+            + trie(sorted(lead))
+            + r"(?![A-Za-z])"
+        )
+
+    def run(self, text: str) -> dict[str, list[re.Match[str]]]:
+        """Each rule's matches in ``text``, in order, as its ``finditer`` would find them.
+
+        The scan's matches never overlap a word that a rule needs: each is one lead word,
+        letters only, at a word boundary, and no other lead word fits at the same place
+        (a longer one would continue with a letter, which a shorter one may not).
+        """
+        found: list[list[re.Match[str]]] = [[] for _ in self._names]
+        ends = [0] * len(self._names)  # where each rule's previous match ended
+        lead = self._lead
+        for word in self._scan.finditer(text):
+            pos = word.start()
+            for index, back, match in lead[word.group()]:
+                start = pos - back
+                if start < ends[index] or start < 0:
+                    continue  # inside the previous match: finditer resumes after it
+                m = match(text, start)
+                if m is not None:
+                    found[index].append(m)
+                    ends[index] = max(m.end(), start + 1)
+        return dict(zip(self._names, found, strict=True))
+
+
+def leftmost(*groups: Iterable[re.Match[str]]) -> list[re.Match[str]]:
+    """The matches of an alternation's branches, found apart, as its ``finditer`` keeps them.
+
+    Ordered by start, a match starting inside the one kept before it dropped; exact when
+    no two branches can match at the same place (each starts with its own characters).
+    """
+    out: list[re.Match[str]] = []
+    end = 0
+    for m in sorted((m for group in groups for m in group), key=lambda m: m.start()):
+        if m.start() >= end:
+            out.append(m)
+            end = max(m.end(), m.start() + 1)
+    return out

@@ -6,7 +6,8 @@ local Triton, no embedded worker), one ``sluicegate worker --concurrency N``
 ``sg_bench_<random>``) and Redis (database 13, so no other test's worker takes
 the messages) or RabbitMQ (a throw-away vhost ``sg_bench_<random>``, made with
 ``rabbitmqctl``). The model is the instant scripted router of the test suite
-(``tests.fakes``), so the figures measure Sluicegate, not a model. Each job's
+(``tests.fakes``, without its request log: ``benchmarks/instant_router.py``),
+so the figures measure Sluicegate, not a model. Each job's
 webhook goes to a local receiver that records the job id and the time it arrived.
 
 Per worker count it posts ``--jobs`` unique FHIR bundles with ``--senders``
@@ -24,7 +25,7 @@ is known even when the wall-clock rate is held down by someone else's load.
 adds RSS of the API and the workers every 10 s.
 
     .venv/bin/python benchmarks/scale_out.py [--workers 1,2,4] [--jobs 400] \
-        [--broker redis|amqp] [--soak-s 600 --rate 50]
+        [--broker redis|amqp] [--batch-size 32] [--soak-s 600 --rate 50]
 """
 
 from __future__ import annotations
@@ -78,18 +79,25 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver would
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 job_id = json.loads(body)["data"]["job_id"]
                 with receiver._lock:
                     receiver.arrivals.setdefault(job_id, []).append(time.monotonic())
                 self.send_response(204)
+                self.send_header("content-length", "0")
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 128  # the default 5 drops connects under load: 1 s SYN retries
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -211,15 +219,18 @@ def cpu_used(
     return used
 
 
-def config(home: Path, db_url: str, broker: str, port: int, hook: str) -> Path:
+def config(
+    home: Path, db_url: str, broker: str, port: int, hook: str, batch: int, own_relay: bool
+) -> Path:
     data = {
         "home": str(home),
         "database": {"url": db_url, "auto_migrate": False},
         "broker": {"url": broker},
         "api": {"host": "127.0.0.1", "port": port},
         "worker": {"embedded": False},
-        "relay": {"embedded": True, "poll_interval_s": 0.05, "batch_size": 500},
-        "pipeline": {"max_attempts": 3, "lease_s": 120},
+        # The production poll interval: ingest nudges the relay, workers NOTIFY it.
+        "relay": {"embedded": not own_relay, "poll_interval_s": 0.5, "batch_size": 500},
+        "pipeline": {"max_attempts": 3, "lease_s": 120, "batch_size": batch},
         "adapters": {
             "fhir": {
                 "factory": "sluicegate.adapters.fhir:FhirAdapter",
@@ -227,7 +238,7 @@ def config(home: Path, db_url: str, broker: str, port: int, hook: str) -> Path:
             }
         },
         "inference": {
-            "router": "tests.fakes:build_scripted_router",
+            "router": "benchmarks.instant_router:build_instant_router",
             "local_triton": {"enabled": False},
         },
         "security": {"auth": "disabled"},
@@ -244,7 +255,7 @@ def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
             [sys.executable, "-m", "sluicegate.cli", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            cwd=REPO,  # tests.fakes is importable from here
+            cwd=REPO,  # benchmarks.instant_router (and tests.fakes) importable from here
             start_new_session=True,
         )
 
@@ -289,14 +300,21 @@ def post_all(url: str, bodies: list[bytes], senders: int) -> list[tuple[str, flo
 
 
 def run(
-    workers: int, jobs: int, senders: int, broker_kind: str, soak_s: float, rate: float
+    workers: int,
+    jobs: int,
+    senders: int,
+    broker_kind: str,
+    soak_s: float,
+    rate: float,
+    batch: int,
+    own_relay: bool,
 ) -> dict[str, Any]:
     receiver = Receiver()
     port = free_port()
     home = Path(tempfile.mkdtemp(prefix="sg-scale-out-"))  # kept when the run fails
     with database() as db_url, broker_url(broker_kind) as broker:
         db_name = db_url.rsplit("/", 1)[1]
-        cfg = config(home, db_url, broker, port, receiver.url)
+        cfg = config(home, db_url, broker, port, receiver.url, batch, own_relay)
         # Migrate once, as a deployment does, before API and worker start.
         subprocess.run(
             [sys.executable, "-m", "sluicegate.cli", "db", "upgrade", "-c", str(cfg)],
@@ -308,6 +326,10 @@ def run(
         worker = start(
             ["worker", "-c", str(cfg), "--concurrency", str(workers)], home / "worker.log"
         )
+        procs = {"api": api, "workers": worker}
+        if own_relay:
+            procs["relay"] = start(["relay", "-c", str(cfg)], home / "relay.log")
+        roots = {name: proc.pid for name, proc in procs.items()}
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 300
@@ -323,20 +345,20 @@ def run(
             time.sleep(2)
             receiver.arrivals.clear()
             bodies = list(bundles(jobs)) if soak_s <= 0 else []
-            cpu_before = cpu_seconds({"api": api.pid, "workers": worker.pid}, db_name)
+            cpu_before = cpu_seconds(roots, db_name)
             driver_before = time.process_time()
             started = time.monotonic()
             rss: list[tuple[float, float]] = []
             if soak_s > 0:
-                accepted = soak(url, soak_s, rate, senders, [api.pid, worker.pid], rss)
+                accepted = soak(url, soak_s, rate, senders, list(roots.values()), rss)
             else:
                 accepted = post_all(url, bodies, senders)
             ids = {job_id for job_id, _ in accepted}
-            progress(f"{len(ids)} jobs accepted; waiting for their webhooks")
+            posted_s = time.monotonic() - started
+            progress(f"{len(ids)} jobs accepted in {posted_s:.1f} s; waiting for their webhooks")
             wait_until = time.monotonic() + 300
             while receiver.delivered(ids) < len(ids) and time.monotonic() < wait_until:
                 time.sleep(0.2)
-            roots = {"api": api.pid, "workers": worker.pid}
             cpu = cpu_used(cpu_before, cpu_seconds(roots, db_name))
             driver_cpu = time.process_time() - driver_before
             time.sleep(1.0)  # let any duplicate arrive
@@ -349,6 +371,7 @@ def run(
                 "workers": workers,
                 "jobs": len(ids),
                 "rate": len(ids) / (last - started) if last > started else 0.0,
+                "ingest_rate": len(ids) / posted_s if posted_s > 0 else 0.0,
                 "p50": median(latencies),
                 "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)]
                 if latencies
@@ -363,8 +386,8 @@ def run(
                 "rss": rss,
             }
         finally:
-            stop(worker)
-            stop(api)
+            for proc in procs.values():
+                stop(proc)
             receiver.server.shutdown()
     shutil.rmtree(home, ignore_errors=True)  # only reached when the run succeeded
     return result
@@ -439,12 +462,30 @@ def main() -> None:
     parser.add_argument("--broker", choices=sorted(BROKERS), default="redis")
     parser.add_argument("--soak-s", type=float, default=0.0)
     parser.add_argument("--rate", type=float, default=50.0, help="jobs/s during the soak")
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="pipeline.batch_size (1: a task per job)"
+    )
+    parser.add_argument(
+        "--relay",
+        choices=["own", "embedded"],
+        default="embedded",
+        help="embedded: a thread of the API; own: a `sluicegate relay` process",
+    )
     args = parser.parse_args()
     # A timeout's SIGTERM still stops the API and workers (they run in their own sessions).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     load = load_now()
     results = [
-        run(int(w), args.jobs, args.senders, args.broker, args.soak_s, args.rate)
+        run(
+            int(w),
+            args.jobs,
+            args.senders,
+            args.broker,
+            args.soak_s,
+            args.rate,
+            args.batch_size,
+            args.relay == "own",
+        )
         for w in args.workers.split(",")
     ]
     base = results[0]["rate"] / results[0]["workers"] if results[0]["rate"] else float("nan")
@@ -465,7 +506,10 @@ def main() -> None:
         for r in results
     ]
     mode = f"soak {args.soak_s:.0f} s at {args.rate:g} jobs/s" if args.soak_s else "backlog"
-    print(f"scale-out, end to end (ingest → result → webhook), broker {args.broker}, {mode}")
+    print(
+        f"scale-out, end to end (ingest → result → webhook), broker {args.broker}, {mode},"
+        f" pipeline.batch_size {args.batch_size}, relay {args.relay}"
+    )
     headers = ["workers", "jobs", "jobs/s", "p50 ms", "p99 ms", "efficiency"]
     headers += ["CPU ms/job", "2-core cap", "lost", "dup", "audit"]
     print(table(headers, rows))
@@ -477,7 +521,10 @@ def main() -> None:
     )
     for r in results:
         split = ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_split"].items())
-        print(f"CPU ms/job with {r['workers']} worker(s): {split}")
+        print(
+            f"CPU ms/job with {r['workers']} worker(s): {split};"
+            f" accepted at {r['ingest_rate']:.0f} jobs/s"
+        )
     for r in results:
         if r["rss"]:
             trace = ", ".join(f"{t:.0f}s {mb:.0f}MB" for t, mb in r["rss"])

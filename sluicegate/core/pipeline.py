@@ -6,7 +6,8 @@
 finishes in another short transaction that only succeeds if this worker
 still holds the job. A duplicate delivery finds the job running or finished
 and does nothing; a worker that outlived its lease cannot write a second
-result (``results.job_id`` is unique as well).
+result (``results.job_id`` is unique as well). The claim and the success are
+written by :mod:`.claims`, for one job here or for a batch (:mod:`.batch`).
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import structlog
 from sqlmodel import Session, col, select
 
-from sluicegate.core import audit, metrics, privacy, protect, publications, webhooks
+from sluicegate.core import audit, claims, metrics, privacy, protect, webhooks
+from sluicegate.core.claims import Attempt, Claim, Success, succeed_many
+from sluicegate.core.claims import result_aad as result_aad  # where callers look for it
 from sluicegate.core.db import transaction
-from sluicegate.core.ingest import open_item
 from sluicegate.core.interfaces import (
     BackendUnavailable,
     Generation,
@@ -34,27 +35,9 @@ from sluicegate.core.interfaces import (
     Zone,
 )
 from sluicegate.core.runtime import Runtime
-from sluicegate.core.tables import Job, JobStatus, OutboxMessage, Result, WorkItemRow, utcnow
+from sluicegate.core.tables import Job, JobStatus, OutboxMessage, utcnow
 
 log = structlog.get_logger("sluicegate.pipeline")
-
-
-@dataclass(frozen=True)
-class Claim:
-    job_id: str
-    attempt: int
-    tenant: str
-    item: WorkItem
-    adapter: str
-    # Audit events of this attempt not yet written: they go into the next
-    # transaction (the one that ends the attempt), so an on-prem job appends to
-    # the chain once, not six times. They are written at once before another
-    # step's own transaction and when a model call left the building.
-    pending: list[tuple[str, str | None, dict[str, Any]]] = field(default_factory=list)
-
-
-def result_aad(job_id: str) -> bytes:
-    return f"results:{job_id}".encode()
 
 
 def backoff_s(runtime: Runtime, attempt: int) -> float:
@@ -72,42 +55,35 @@ def _lock_job(session: Session, job_id: str) -> Job | None:
 
 def claim(runtime: Runtime, job_id: str) -> Claim | None:
     """queued → running, or None when there is nothing for this delivery to do."""
-    now = utcnow()
-    with transaction(runtime.engine) as session:
-        # The job (locked) and its work item in one round trip.
-        found = session.execute(
-            select(Job, WorkItemRow)
-            .join(WorkItemRow, col(WorkItemRow.id) == col(Job.work_item_id))
-            .where(Job.id == job_id)
-            .with_for_update(of=Job)
-        ).first()
-        if found is None:
-            return None
-        job, row = found
-        if job.status != JobStatus.QUEUED:
-            return None
-        if job.not_before is not None and job.not_before > now:
-            return None  # an early duplicate of a retry still in backoff
-        job.status = JobStatus.RUNNING
-        job.attempts += 1
-        job.started_at = job.started_at or now
-        job.updated_at = now
-        job.due_at = now + timedelta(seconds=runtime.settings.pipeline.lease_s)
-        job.not_before = None
-        item = open_item(runtime.sealer, row)
-        # "started" is written with the claim, at the time it happens: an attempt
-        # whose worker dies still has its start on record (a regulator's question
-        # is "who touched this, when"). The attempt's later events are batched.
-        audit.record(session, job.tenant, "started", job.id, attempt=job.attempts)
-        return Claim(job.id, job.attempts, job.tenant, item, row.adapter)
+    claimed = claim_many(runtime, [job_id])[0]
+    return claimed if isinstance(claimed, Claim) else None
+
+
+def claim_many(runtime: Runtime, job_ids: Sequence[str]) -> list[Claim | str]:
+    """Claim each job (one transaction for all); a str says what happened instead."""
+    out: list[Claim | str] = []
+    for started in claims.start_many(runtime, job_ids):
+        if started is None:
+            out.append("skipped")
+            continue
+        try:
+            item = started.open(runtime.sealer)
+        except Exception as exc:  # unreadable (a key gone from config): end it, visibly
+            metrics.job_error(started.task, "internal")
+            error = f"internal error: work item cannot be opened ({type(exc).__name__})"
+            out.append(_fail(runtime, started.attempt, error))
+            continue
+        a = started.attempt
+        out.append(Claim(a.job_id, a.attempt, a.tenant, item, started.adapter))
+    return out
 
 
 def execute(runtime: Runtime, job_id: str) -> str:
     """Run one delivery of a job; returns what happened (for logs and tests)."""
-    claimed = claim(runtime, job_id)
-    if claimed is None:
+    claimed = claim_many(runtime, [job_id])[0]
+    if not isinstance(claimed, Claim):
         log.info("job.skipped", job_id=job_id)
-        return "skipped"
+        return claimed
     log.info("job.started", job_id=job_id, attempt=claimed.attempt)
     return finish(runtime, claimed, lambda: _transform(runtime, claimed))
 
@@ -116,7 +92,13 @@ Work = Callable[[], tuple[Generation, Rendered, list[Publication]]]
 
 
 def finish(runtime: Runtime, claimed: Claim, work: Work) -> str:
-    """Run a claimed job's remaining steps and end the attempt by what they raised."""
+    """Run a claimed job's remaining steps and end the attempt by what they came to."""
+    ended = run_steps(runtime, claimed, work)
+    return ended if isinstance(ended, str) else succeed_many(runtime, [ended])[0]
+
+
+def run_steps(runtime: Runtime, claimed: Claim, work: Work) -> Success | str:
+    """Run the remaining steps: a success to store, or the attempt ended by what they raised."""
     task = claimed.item.task
     try:
         generation, rendered, published = work()
@@ -133,7 +115,7 @@ def finish(runtime: Runtime, claimed: Claim, work: Work) -> str:
         log.exception("job.crashed", job_id=claimed.job_id)
         metrics.job_error(task, "internal")
         return _fail(runtime, claimed, f"internal error: {type(exc).__name__}")
-    return _succeed(runtime, claimed, generation, rendered, published)
+    return Success(claimed, generation, rendered, published)
 
 
 def _transform(runtime: Runtime, claimed: Claim) -> tuple[Generation, Rendered, list[Publication]]:
@@ -240,7 +222,7 @@ def _flush(runtime: Runtime, claimed: Claim) -> None:
 
 
 def _write_pending(
-    session: Session, claimed: Claim, *last: tuple[str, str | None, dict[str, Any]]
+    session: Session, claimed: Attempt, *last: tuple[str, str | None, dict[str, Any]]
 ) -> None:
     """Append the owed events (then ``last``) to the chain in the caller's transaction."""
     events = [*claimed.pending, *last]
@@ -250,7 +232,7 @@ def _write_pending(
         audit.append(session.connection(), claimed.tenant, events)
 
 
-def _still_ours(session: Session, claimed: Claim) -> Job | None:
+def _still_ours(session: Session, claimed: Attempt) -> Job | None:
     job = _lock_job(session, claimed.job_id)
     if job is None or job.status != JobStatus.RUNNING or job.attempts != claimed.attempt:
         return None
@@ -264,51 +246,10 @@ def _succeed(
     rendered: Rendered,
     published: Sequence[Publication] = (),
 ) -> str:
-    with transaction(runtime.engine) as session:
-        job = _still_ours(session, claimed)
-        if job is None:
-            _write_pending(session, claimed)
-            log.warning("job.lost_ownership", job_id=claimed.job_id)
-            return "discarded"
-        now = utcnow()
-        session.add(
-            Result(
-                job_id=job.id,
-                media_type=rendered.media_type,
-                sealed_body=runtime.sealer.seal(rendered.body, result_aad(job.id)),
-                backend_id=generation.backend_id,
-                model=generation.model,
-                zone=generation.zone.value,
-                finish_reason=generation.finish_reason,
-                prompt_tokens=generation.prompt_tokens,
-                completion_tokens=generation.completion_tokens,
-                latency_ms=round(generation.latency_s * 1000),
-                model_version=generation.model_version or None,
-                prompt_cache_hit_tokens=generation.prompt_cache_hit_tokens,
-                prompt_cache_miss_tokens=generation.prompt_cache_miss_tokens,
-                from_cache=generation.from_cache,
-            )
-        )
-        job.status = JobStatus.SUCCEEDED
-        job.finished_at = job.updated_at = now
-        job.due_at = None
-        job.last_error = None
-        publications.store(session, runtime.sealer, job.tenant, job.id, published)
-        webhooks.enqueue(session, runtime, job, claimed.adapter)
-        succeeded = {
-            "media_type": rendered.media_type,
-            "published": [f"{p.resource_type}/{p.resource_id}" for p in published],
-        }
-        _write_pending(session, claimed, ("succeeded", job.id, succeeded))
-        created_at = job.created_at
-    metrics.job_finished(
-        claimed.item.task, generation.zone.value, "succeeded", metrics.since(created_at)
-    )
-    log.info("job.succeeded", job_id=claimed.job_id, backend=generation.backend_id)
-    return JobStatus.SUCCEEDED.value
+    return succeed_many(runtime, [Success(claimed, generation, rendered, published)])[0]
 
 
-def _retry_or_fail(runtime: Runtime, claimed: Claim, error: str) -> str:
+def _retry_or_fail(runtime: Runtime, claimed: Attempt, error: str) -> str:
     with transaction(runtime.engine) as session:
         job = _still_ours(session, claimed)
         _write_pending(session, claimed)
@@ -341,7 +282,7 @@ def _retry_or_fail(runtime: Runtime, claimed: Claim, error: str) -> str:
     return "retrying"
 
 
-def _fail(runtime: Runtime, claimed: Claim, error: str) -> str:
+def _fail(runtime: Runtime, claimed: Attempt, error: str) -> str:
     with transaction(runtime.engine) as session:
         job = _still_ours(session, claimed)
         _write_pending(session, claimed)

@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, insert
 from sqlmodel import Session, col, select
 
 from sluicegate.core.crypto import Sealer
 from sluicegate.core.interfaces import Publication
-from sluicegate.core.tables import PublishedResource, SearchToken, utcnow
+from sluicegate.core.tables import PublishedResource, SearchToken, new_id, utcnow
 
 
 @dataclass(frozen=True)
@@ -41,28 +42,45 @@ def _token(sealer: Sealer, resource_type: str, param: str, value: str) -> str:
 def store(
     session: Session, sealer: Sealer, tenant: str, job_id: str, publications: Sequence[Publication]
 ) -> None:
-    """Publish resources inside the caller's transaction."""
-    now = utcnow()
-    for pub in publications:
-        row = PublishedResource(
-            tenant=tenant,
-            job_id=job_id,
-            resource_type=pub.resource_type,
-            resource_id=pub.resource_id,
-            last_updated=now,
-            sealed_body=sealer.seal(pub.body, _aad(tenant, pub.resource_type, pub.resource_id)),
-        )
-        session.add(row)
-        session.flush()
-        for param, values in pub.search.items():
-            for value in set(values):
-                session.add(
-                    SearchToken(
-                        published_id=row.id,
-                        param=param,
-                        token=_token(sealer, pub.resource_type, param, value),
-                    )
-                )
+    """Publish resources inside the caller's (ORM) transaction."""
+    session.flush()  # the job row they reference goes first
+    insert_many(session.connection(), sealer, [(tenant, job_id, publications)], utcnow())
+
+
+def insert_many(
+    conn: Connection,
+    sealer: Sealer,
+    entries: Sequence[tuple[str, str, Sequence[Publication]]],
+    now: datetime,
+) -> None:
+    """Publish the resources of several jobs, (tenant, job id, publications) each, in
+    two statements on the caller's connection and transaction (ids are made here,
+    so tokens need no flush to learn their resource's id)."""
+    resources: list[dict[str, Any]] = []
+    tokens: list[dict[str, Any]] = []
+    for tenant, job_id, publications in entries:
+        for pub in publications:
+            row_id = new_id()
+            aad = _aad(tenant, pub.resource_type, pub.resource_id)
+            resources.append(
+                {
+                    "id": row_id,
+                    "tenant": tenant,
+                    "job_id": job_id,
+                    "resource_type": pub.resource_type,
+                    "resource_id": pub.resource_id,
+                    "last_updated": now,
+                    "sealed_body": sealer.seal(pub.body, aad),
+                }
+            )
+            for param, values in pub.search.items():
+                for value in sorted(set(values)):
+                    token = _token(sealer, pub.resource_type, param, value)
+                    tokens.append({"published_id": row_id, "param": param, "token": token})
+    if resources:
+        conn.execute(insert(PublishedResource.__table__), resources)  # type: ignore[attr-defined]
+    if tokens:
+        conn.execute(insert(SearchToken.__table__), tokens)  # type: ignore[attr-defined]
 
 
 def _found(sealer: Sealer, row: PublishedResource) -> Found:

@@ -15,13 +15,13 @@ import structlog
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from sluicegate.core import audit
+from sluicegate.core import audit, db
 from sluicegate.core.db import transaction
 from sluicegate.core.pipeline import sweep
 from sluicegate.core.queue import publish, publish_batch
 from sluicegate.core.runtime import Runtime
 from sluicegate.core.tables import OutboxMessage, utcnow
-from sluicegate.core.webhooks import deliver_due
+from sluicegate.core.webhooks import DELIVERY_PAGE, deliver_due
 
 log = structlog.get_logger("sluicegate.relay")
 
@@ -77,6 +77,14 @@ def publish_pending(runtime: Runtime) -> int:
 
 
 CHECKPOINT_CHECK_S = 60.0
+# Leases and retry backoffs are seconds long: looking for expired ones once a
+# second is soon enough, and spares the database a locked scan every poll.
+SWEEP_EVERY_S = 1.0
+# After a round the relay gathers for this long before the next one, even when
+# woken: what arrived meanwhile goes out as one batch (pipeline.batch_size)
+# instead of a round per job. The latency it adds is bounded by this figure;
+# a round that found a full page of work goes again at once.
+GATHER_S = 0.02
 
 
 def checkpoint_chains(runtime: Runtime) -> int:
@@ -105,27 +113,58 @@ class Relay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_checkpoint = 0.0
+        self._next_sweep = 0.0
 
     def nudge(self) -> None:
         self._wake.set()
 
     def run_once(self) -> int:
-        """One round: publish, sweep stalled jobs, send due webhooks, sign audit heads."""
-        done = publish_pending(self.runtime) + sweep(self.runtime) + deliver_due(self.runtime)
+        """One round: publish, sweep stalled jobs (at most every ``SWEEP_EVERY_S``),
+        send due webhooks, sign audit heads. Returns how many things it did."""
+        return self._round()[0]
+
+    def _round(self) -> tuple[int, bool]:
+        """(things done, whether a stage stopped at its page size and more may wait)."""
+        runtime = self.runtime
+        published = publish_pending(runtime)
+        done = published
+        if time.monotonic() >= self._next_sweep:
+            self._next_sweep = time.monotonic() + SWEEP_EVERY_S
+            done += sweep(runtime)
+        delivered = deliver_due(runtime)
+        done += delivered
         if time.monotonic() >= self._next_checkpoint:
             self._next_checkpoint = time.monotonic() + CHECKPOINT_CHECK_S
-            checkpoint_chains(self.runtime)
-        return done
+            checkpoint_chains(runtime)
+        full = published >= runtime.settings.relay.batch_size or delivered >= DELIVERY_PAGE
+        return done, full
 
     def run_forever(self) -> None:
         interval = self.runtime.settings.relay.poll_interval_s
+        if self.runtime.engine.dialect.name == "postgresql":
+            # Workers and other API replicas NOTIFY when they commit work for
+            # the relay, so a long poll interval costs no latency.
+            threading.Thread(target=self._listen, name="relay-listen", daemon=True).start()
         while not self._stop.is_set():
+            began = time.monotonic()
+            full = False
             try:
-                self.run_once()
+                full = self._round()[1]
             except Exception:
                 log.exception("relay.round_failed")
+            if full:
+                continue
             self._wake.wait(interval)
             self._wake.clear()
+            self._stop.wait(max(0.0, GATHER_S - (time.monotonic() - began)))
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                db.listen(self.runtime.engine, self.nudge, self._stop)
+            except Exception as exc:  # database restarting: poll meanwhile, listen again
+                log.warning("relay.listen_failed", error=type(exc).__name__)
+                self._stop.wait(5.0)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run_forever, name="outbox-relay", daemon=True)

@@ -34,22 +34,33 @@ from typing import Any
 
 import httpx
 import structlog
+from sqlalchemy import Connection, insert, update
 from sqlmodel import Session, col, select
 
-from sluicegate.core import audit, metrics
+from sluicegate.core import audit, db, metrics
 from sluicegate.core.config import WebhookConfig
 from sluicegate.core.db import transaction
 from sluicegate.core.ingest import open_item
 from sluicegate.core.interfaces import DeliveryFailed, WriteBackPolicy
 from sluicegate.core.runtime import Runtime
 from sluicegate.core.security import callbacks
-from sluicegate.core.tables import Job, JobStatus, Result, WebhookDelivery, WorkItemRow, utcnow
+from sluicegate.core.tables import (
+    Job,
+    JobStatus,
+    Result,
+    WebhookDelivery,
+    WorkItemRow,
+    new_id,
+    utcnow,
+)
 
 log = structlog.get_logger("sluicegate.webhooks")
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 WRITEBACK = "writeback"
 SEND_CONCURRENCY = 16  # webhook requests in flight per relay round
+DELIVERY_PAGE = 50  # due deliveries attempted per relay round
+DELIVERY_CLAIM_S = 300.0  # a round's claim on its deliveries; longer than any send
 
 
 @dataclass(frozen=True)
@@ -67,38 +78,54 @@ def enqueue(session: Session, runtime: Runtime, job: Job, adapter: str | None = 
 
     ``adapter`` (the job's adapter, when the caller knows it) saves a lookup.
     """
-    channel = runtime.settings.adapters.get(job.channel)
-    hook = channel.webhook if channel else None
-    if hook is not None and job.status in hook.events:
-        session.add(
-            WebhookDelivery(
-                job_id=job.id,
-                channel=job.channel,
-                event=f"job.{job.status}",
-                url=hook.url,
-                next_attempt_at=utcnow(),
-            )
-        )
-    if job.status == JobStatus.SUCCEEDED:
-        _enqueue_writeback(session, runtime, job, adapter)
-
-
-def _enqueue_writeback(session: Session, runtime: Runtime, job: Job, adapter: str | None) -> None:
-    if adapter is None:
+    if adapter is None and job.status == JobStatus.SUCCEEDED:
         row = session.get(WorkItemRow, job.work_item_id)
         adapter = row.adapter if row else None
+    rows = owed(runtime, job.id, job.channel, job.status, adapter)
+    for values in rows:
+        session.add(WebhookDelivery(**values))
+    if rows:
+        db.notify_relay(session.connection())
+
+
+def owed(
+    runtime: Runtime, job_id: str, channel: str, status: str, adapter: str | None
+) -> list[dict[str, Any]]:
+    """The delivery rows a job that ended with ``status`` owes (webhook, write-back)."""
+    rows: list[dict[str, Any]] = []
+    cfg = runtime.settings.adapters.get(channel)
+    hook = cfg.webhook if cfg else None
+    now = utcnow()
+    if hook is not None and status in hook.events:
+        rows.append(_delivery_row(job_id, channel, f"job.{status}", hook.url, now))
     policy = _writeback_policy(runtime, adapter) if adapter else None
-    if policy is None:
-        return
-    session.add(
-        WebhookDelivery(
-            job_id=job.id,
-            channel=job.channel,
-            event=WRITEBACK,
-            url=policy.target,
-            next_attempt_at=utcnow(),
-        )
-    )
+    if status == JobStatus.SUCCEEDED and policy is not None:
+        rows.append(_delivery_row(job_id, channel, WRITEBACK, policy.target, now))
+    return rows
+
+
+def _delivery_row(job_id: str, channel: str, event: str, url: str, now: Any) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "job_id": job_id,
+        "channel": channel,
+        "event": event,
+        "url": url,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "last_status_code": None,
+        "last_error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write delivery rows from :func:`owed` on the caller's connection and transaction."""
+    if rows:
+        conn.execute(insert(WebhookDelivery.__table__), rows)  # type: ignore[attr-defined]
+        db.notify_relay(conn)
 
 
 def _writeback_adapter(runtime: Runtime, adapter_name: str) -> Any:
@@ -153,7 +180,7 @@ def _backoff_s(retry: Retry, attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
-def deliver_due(runtime: Runtime, limit: int = 50) -> int:
+def deliver_due(runtime: Runtime, limit: int = DELIVERY_PAGE) -> int:
     """Send every due delivery once; returns how many were attempted.
 
     One query loads the due rows with their jobs; webhook requests go out
@@ -162,7 +189,7 @@ def deliver_due(runtime: Runtime, limit: int = 50) -> int:
     their own path: each is adapter protocol work with its own policy.
     """
     now = utcnow()
-    with Session(runtime.engine) as session:
+    with transaction(runtime.engine) as session:
         due = session.exec(
             select(WebhookDelivery, Job)
             .join(Job, col(Job.id) == col(WebhookDelivery.job_id))
@@ -170,7 +197,17 @@ def deliver_due(runtime: Runtime, limit: int = 50) -> int:
             .where(col(WebhookDelivery.next_attempt_at) <= now)
             .order_by(col(WebhookDelivery.next_attempt_at))
             .limit(limit)
+            .with_for_update(of=WebhookDelivery, skip_locked=True)
         ).all()
+        if due:
+            # Claimed for this round: another relay skips them now and passes
+            # them by until the claim runs out (a relay that died mid-round).
+            table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+            session.connection().execute(  # SQL Core: the ORM's bulk UPDATE costs ~10x
+                update(table)
+                .where(table.c.id.in_([d.id for d, _ in due]))
+                .values(next_attempt_at=now + timedelta(seconds=DELIVERY_CLAIM_S))
+            )
     outcomes: list[_Outcome] = []
     sends: list[tuple[WebhookDelivery, Future[_Outcome]]] = []
     for delivery, job in due:
@@ -229,7 +266,7 @@ def _prepare(
         except httpx.HTTPError as exc:
             return _Outcome(delivery.id, None, f"{type(exc).__name__}: {exc}", retry=retry)
         if 200 <= response.status_code < 300:
-            return _Outcome(delivery.id, response.status_code, None, delivered=True)
+            return _Outcome(delivery.id, response.status_code, None, delivered=True, webhook=True)
         return _Outcome(
             delivery.id,
             response.status_code,
@@ -328,6 +365,7 @@ class _Outcome:
     dead: bool = False
     not_before_s: float | None = None
     location: str | None = None
+    webhook: bool = False  # a webhook (not a write-back): delivered ones take the fast path
 
 
 def _record(
@@ -349,17 +387,24 @@ def _record(
 
 
 def _record_many(runtime: Runtime, outcomes: Sequence[_Outcome]) -> None:
-    """Write the outcomes of a round in one transaction, their audit events in one append."""
+    """Write the outcomes of a round in one transaction, their audit events in one append.
+
+    Delivered webhooks, the bulk of a busy round, are marked with one UPDATE
+    per status code (SQL Core); the rest go through the ORM one row each.
+    """
+    fast = [o for o in outcomes if o.delivered and o.webhook]
     with transaction(runtime.engine) as session:
-        ids = [o.delivery_id for o in outcomes]
-        rows = session.exec(select(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids))).all()
-        found = {row.id: row for row in rows}
-        tenants = dict(
-            session.exec(
-                select(Job.id, Job.tenant).where(col(Job.id).in_({r.job_id for r in rows}))
-            ).all()
-        )
         events: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {}
+        if fast:
+            _mark_delivered(session.connection(), fast, events)
+        ids = [o.delivery_id for o in outcomes if not (o.delivered and o.webhook)]
+        rows = (
+            session.exec(select(WebhookDelivery).where(col(WebhookDelivery.id).in_(ids))).all()
+            if ids
+            else []
+        )
+        found = {row.id: row for row in rows}
+        tenants = _tenants(session.connection(), {r.job_id for r in rows})
         for outcome in outcomes:
             delivery = found.get(outcome.delivery_id)
             if delivery is None:
@@ -371,6 +416,56 @@ def _record_many(runtime: Runtime, outcomes: Sequence[_Outcome]) -> None:
         session.flush()
         for tenant, tenant_events in events.items():
             audit.append(session.connection(), tenant, tenant_events)
+
+
+def _tenants(conn: Connection, job_ids: set[str]) -> dict[str, str]:
+    if not job_ids:
+        return {}
+    jobs = Job.__table__  # type: ignore[attr-defined]
+    found = conn.execute(select(jobs.c.id, jobs.c.tenant).where(jobs.c.id.in_(job_ids))).all()
+    return {job_id: tenant for job_id, tenant in found}
+
+
+def _mark_delivered(
+    conn: Connection,
+    outcomes: Sequence[_Outcome],
+    events: dict[str, list[tuple[str, str | None, dict[str, Any]]]],
+) -> None:
+    """Mark delivered webhooks (one UPDATE per status code) and owe their audit events."""
+    table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+    now = utcnow()
+    by_code: dict[int | None, list[str]] = {}
+    for outcome in outcomes:
+        by_code.setdefault(outcome.status_code, []).append(outcome.delivery_id)
+    marked: list[Any] = []
+    for code, ids in by_code.items():
+        marked += conn.execute(
+            update(table)
+            .where(table.c.id.in_(ids))
+            .values(
+                status=DELIVERED,
+                attempts=table.c.attempts + 1,
+                last_status_code=code,
+                last_error=None,
+                updated_at=now,
+                next_attempt_at=None,
+            )
+            .returning(table.c.id, table.c.job_id, table.c.event, table.c.attempts)
+        ).all()
+    tenants = _tenants(conn, {row.job_id for row in marked})
+    codes = {o.delivery_id: o.status_code for o in outcomes}
+    order = {o.delivery_id: n for n, o in enumerate(outcomes)}
+    for row in sorted(marked, key=lambda r: order[r.id]):  # the chain in the round's order
+        metrics.webhook_delivery(metrics.delivery_kind(row.event), "delivered")
+        tenant = tenants.get(row.job_id)
+        if tenant is not None:
+            data = {
+                "via": "webhook",
+                "delivery_id": row.id,
+                "attempt": row.attempts,
+                "status_code": codes[row.id],
+            }
+            events.setdefault(tenant, []).append(("delivered", row.job_id, data))
 
 
 def _apply(

@@ -140,7 +140,27 @@ def _report(item: WorkItem, generation: Generation, rid: str, stamp: str) -> dic
     return report
 
 
+_models_checked: list[bool] = []  # set once this process has validated a Bundle in full
+
+
 def _validate(bundle: dict[str, Any]) -> None:
+    """R4B model validation of the first Bundle a process renders, then a cheap check.
+
+    Full validation costs ~2 ms, half a worker's CPU per job. The Bundle's
+    structure is this module's code (validated in full by the tests for every
+    shape it makes, and here once per process, which also catches a library
+    upgrade that disagrees); what varies per job is the model's text (any
+    non-empty text is a valid FHIR ``string``; it is base64-encoded in
+    ``presentedForm``), names from config and the backend, ids derived from
+    the job id, and codes and references copied from an input that passed the
+    same R4B validation at ingest. The per-job check catches what those could
+    still get wrong: an empty string, object or list, or a null.
+    """
+    if _models_checked:
+        problem = _empty_element(bundle, "Bundle")
+        if problem is not None:
+            raise RuntimeError(f"rendered Bundle is not valid FHIR: {problem} is empty")
+        return
     from fhir.resources.R4B.bundle import Bundle
 
     try:
@@ -149,6 +169,30 @@ def _validate(bundle: dict[str, Any]) -> None:
         issues = validation_issues(exc, bundle, "Bundle")
         detail = "; ".join(f"{i.location}: {i.diagnostics}" for i in issues)
         raise RuntimeError(f"rendered Bundle is not valid FHIR: {detail}") from None
+    _models_checked.append(True)
+
+
+def _empty_element(value: Any, path: str) -> str | None:
+    """The path of the first element FHIR forbids as empty (or null), else None."""
+    if isinstance(value, dict):
+        if not value:
+            return path
+        for key, child in value.items():
+            found = _empty_element(child, f"{path}.{key}")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list):
+        if not value:
+            return path
+        for n, child in enumerate(value):
+            found = _empty_element(child, f"{path}[{n}]")
+            if found is not None:
+                return found
+        return None
+    if value is None or value == "":
+        return path
+    return None
 
 
 def _fhir_id(job_id: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +15,9 @@ privacy_app = typer.Typer(help="Privacy engine: detection quality.", no_args_is_
 
 @privacy_app.command("eval")
 def eval_command(
-    corpus: Annotated[str, typer.Option(help="physionet | presidio | radiology | all")] = "all",
+    corpus: Annotated[
+        str, typer.Option(help="physionet | presidio | radiology | fresh | all")
+    ] = "all",
     corpus_dir: Annotated[
         Path | None, typer.Option(help="Corpus root (default: <repo>/../shared/corpus).")
     ] = None,
@@ -22,6 +25,10 @@ def eval_command(
         Path, typer.Option(help="Local file for misses and false positives (shows PHI).")
     ] = Path("privacy-eval-report.md"),
     ner: Annotated[bool, typer.Option(help="Add the optional Presidio NER recognizer.")] = False,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the generated 'fresh' corpus (default: random).")
+    ] = None,
+    fresh_docs: Annotated[int, typer.Option(help="Notes in the 'fresh' corpus.")] = 500,
 ) -> None:
     """Print recall, precision and F2 per kind; write misses only to --report."""
     from sluicegate.core.privacy.detect import Detector
@@ -31,6 +38,7 @@ def eval_command(
         Result,
         default_corpus_dir,
         evaluate,
+        load_fresh,
         write_report,
     )
 
@@ -41,8 +49,14 @@ def eval_command(
     console = Console()
     detector = Detector(ner=ner)
     results: list[Result] = []
+    fresh_seed = random.randrange(10**6) if seed is None else seed
+    if "fresh" in names:  # printed so that a run on a random seed can be repeated
+        console.print(f"fresh corpus: {fresh_docs} notes, --seed {fresh_seed}")
     for name in names:
-        docs = list(LOADERS[name](root))
+        if name == "fresh":
+            docs = list(load_fresh(root, fresh_docs, fresh_seed))
+        else:
+            docs = list(LOADERS[name](root))
         splits = sorted({d.split for d in docs})
         if len(splits) > 1:
             for split in splits:

@@ -71,7 +71,8 @@ RADIOLOGY_KINDS: dict[str, Kind] = {
     "MRN": Kind.ID,
     "ACCESSION": Kind.ID,
 }
-CORPORA = ("physionet", "presidio", "radiology")
+CORPORA = ("physionet", "presidio", "radiology", "fresh")
+FRESH_DOCS = 500  # default size of the generated corpus
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,19 @@ def _over_89(value: str) -> bool:
     return m is not None and int(m.group()) > 89
 
 
-LOADERS = {"physionet": load_physionet, "presidio": load_presidio, "radiology": load_radiology}
+def load_fresh(root: Path, n: int = FRESH_DOCS, seed: int = 0) -> Iterator[Document]:
+    """Notes generated for ``seed`` (``fresh.py``): not a file corpus, ``root`` is unused."""
+    from sluicegate.core.privacy.fresh import generate  # fresh imports this module
+
+    yield from generate(n, seed)
+
+
+LOADERS = {
+    "physionet": load_physionet,
+    "presidio": load_presidio,
+    "radiology": load_radiology,
+    "fresh": load_fresh,
+}
 
 
 def default_corpus_dir() -> Path:

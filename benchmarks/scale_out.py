@@ -220,7 +220,14 @@ def cpu_used(
 
 
 def config(
-    home: Path, db_url: str, broker: str, port: int, hook: str, batch: int, own_relay: bool
+    home: Path,
+    db_url: str,
+    broker: str,
+    port: int,
+    hook: str,
+    batch: int,
+    own_relay: bool,
+    name: str = "sluicegate.yaml",
 ) -> Path:
     data = {
         "home": str(home),
@@ -244,7 +251,7 @@ def config(
         "security": {"auth": "disabled"},
         "logging": {"level": "WARNING", "format": "json"},
     }
-    path = home / "sluicegate.yaml"
+    path = home / name
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -286,17 +293,22 @@ def rss_mb(*pids: int) -> float:
     return total_kb / 1024
 
 
-def post_all(url: str, bodies: list[bytes], senders: int) -> list[tuple[str, float]]:
-    """Post every body; returns (job id, time of the 202)."""
-    with httpx.Client(base_url=url, timeout=60) as http:
+def post_all(urls: list[str], bodies: list[bytes], senders: int) -> list[tuple[str, float]]:
+    """Post every body, spread over the API processes; returns (job id, time of the 202)."""
+    clients = [httpx.Client(base_url=url, timeout=60) for url in urls]
+    try:
 
-        def one(body: bytes) -> tuple[str, float]:
-            response = http.post("/fhir/r4/Bundle", content=body, headers=FHIR)
+        def one(numbered: tuple[int, bytes]) -> tuple[str, float]:
+            http = clients[numbered[0] % len(clients)]
+            response = http.post("/fhir/r4/Bundle", content=numbered[1], headers=FHIR)
             response.raise_for_status()
             return response.headers["content-location"].rsplit("/", 1)[1], time.monotonic()
 
         with ThreadPoolExecutor(senders) as pool:
-            return list(pool.map(one, bodies))
+            return list(pool.map(one, enumerate(bodies)))
+    finally:
+        for client in clients:
+            client.close()
 
 
 def run(
@@ -308,13 +320,18 @@ def run(
     rate: float,
     batch: int,
     own_relay: bool,
+    apis: int = 1,
 ) -> dict[str, Any]:
     receiver = Receiver()
-    port = free_port()
+    ports = [free_port() for _ in range(apis)]
     home = Path(tempfile.mkdtemp(prefix="sg-scale-out-"))  # kept when the run fails
     with database() as db_url, broker_url(broker_kind) as broker:
         db_name = db_url.rsplit("/", 1)[1]
-        cfg = config(home, db_url, broker, port, receiver.url, batch, own_relay)
+        cfgs = [
+            config(home, db_url, broker, port, receiver.url, batch, own_relay, f"api-{n}.yaml")
+            for n, port in enumerate(ports)
+        ]
+        cfg = cfgs[0]
         # Migrate once, as a deployment does, before API and worker start.
         subprocess.run(
             [sys.executable, "-m", "sluicegate.cli", "db", "upgrade", "-c", str(cfg)],
@@ -322,26 +339,34 @@ def run(
             check=True,
             capture_output=True,
         )
-        api = start(["serve", "-c", str(cfg)], home / "api.log")
-        worker = start(
+        # Several API processes share the database (each with its relay thread), as
+        # replicas behind a load balancer do; the senders spread their posts over them.
+        procs = {
+            ("api" if n == 0 else f"api{n + 1}"): start(
+                ["serve", "-c", str(c)], home / f"api-{n}.log"
+            )
+            for n, c in enumerate(cfgs)
+        }
+        procs["workers"] = start(
             ["worker", "-c", str(cfg), "--concurrency", str(workers)], home / "worker.log"
         )
-        procs = {"api": api, "workers": worker}
         if own_relay:
             procs["relay"] = start(["relay", "-c", str(cfg)], home / "relay.log")
         roots = {name: proc.pid for name, proc in procs.items()}
-        url = f"http://127.0.0.1:{port}"
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        url = urls[0]
         try:
             deadline = time.monotonic() + 300
-            while True:
-                with suppress(httpx.HTTPError):
-                    if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"API not ready; see {home / 'api.log'}")
-                time.sleep(0.5)
+            for one_url in urls:
+                while True:
+                    with suppress(httpx.HTTPError):
+                        if httpx.get(f"{one_url}/readyz", timeout=5).status_code == 200:
+                            break
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"API not ready; see {home}/api-*.log")
+                    time.sleep(0.5)
             progress(f"{workers} worker(s): API ready; warming up")
-            post_all(url, list(bundles(max(4, workers * 2))), senders)  # warm the workers
+            post_all(urls, list(bundles(max(4, workers * 2))), senders)  # warm the workers
             time.sleep(2)
             receiver.arrivals.clear()
             bodies = list(bundles(jobs)) if soak_s <= 0 else []
@@ -352,7 +377,7 @@ def run(
             if soak_s > 0:
                 accepted = soak(url, soak_s, rate, senders, list(roots.values()), rss)
             else:
-                accepted = post_all(url, bodies, senders)
+                accepted = post_all(urls, bodies, senders)
             ids = {job_id for job_id, _ in accepted}
             posted_s = time.monotonic() - started
             progress(f"{len(ids)} jobs accepted in {posted_s:.1f} s; waiting for their webhooks")
@@ -368,6 +393,7 @@ def run(
             latencies = sorted(arrivals[j][0] - t for j, t in accepted if j in arrivals)
             dups = sum(1 for j in ids if len(arrivals.get(j, [])) > 1)
             result = {
+                "apis": apis,
                 "workers": workers,
                 "jobs": len(ids),
                 "rate": len(ids) / (last - started) if last > started else 0.0,
@@ -471,6 +497,9 @@ def main() -> None:
         default="embedded",
         help="embedded: a thread of the API; own: a `sluicegate relay` process",
     )
+    parser.add_argument(
+        "--apis", type=int, default=1, help="API processes (replicas) the senders spread over"
+    )
     args = parser.parse_args()
     # A timeout's SIGTERM still stops the API and workers (they run in their own sessions).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -485,6 +514,7 @@ def main() -> None:
             args.rate,
             args.batch_size,
             args.relay == "own",
+            args.apis,
         )
         for w in args.workers.split(",")
     ]
@@ -508,7 +538,7 @@ def main() -> None:
     mode = f"soak {args.soak_s:.0f} s at {args.rate:g} jobs/s" if args.soak_s else "backlog"
     print(
         f"scale-out, end to end (ingest → result → webhook), broker {args.broker}, {mode},"
-        f" pipeline.batch_size {args.batch_size}, relay {args.relay}"
+        f" pipeline.batch_size {args.batch_size}, relay {args.relay}, API processes {args.apis}"
     )
     headers = ["workers", "jobs", "jobs/s", "p50 ms", "p99 ms", "efficiency"]
     headers += ["CPU ms/job", "2-core cap", "lost", "dup", "audit"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -36,6 +39,25 @@ def test_documents_are_reproducible_from_seed_and_index() -> None:
     assert build(41, 11)[0].text == first[11].text
     assert generate(12, 42)[0].text != first[0].text
     assert len({d.text for d in first}) == 12
+
+
+def test_documents_are_the_same_in_processes_with_other_hash_seeds() -> None:
+    """``--seed N`` must repeat a run: nothing may depend on set or dict hash order."""
+    script = (
+        "import hashlib; from sluicegate.core.privacy.fresh import generate; "
+        "print(hashlib.sha256(''.join(d.text for d in generate(300, 7)).encode()).hexdigest())"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for hash_seed in (1, 2, 3)
+    }
+    assert len(digests) == 1
 
 
 def test_gold_spans_hold_exactly_the_inserted_values() -> None:

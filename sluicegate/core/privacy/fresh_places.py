@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cache
+
+from faker import Faker
 
 from sluicegate.core.privacy.fresh_formats import Piece
 from sluicegate.core.privacy.fresh_people import LOCALES, fake, person
@@ -110,7 +113,28 @@ def address(r: random.Random) -> Address:
     locale = r.choice([loc for loc in LOCALES if loc != "en_US"])
     faker = fake(r, locale)
     country: tuple[Piece, ...] = ((faker.current_country(), "COUNTRY"),)
-    return Address(one_line(faker.street_address()), faker.city(), country, faker.postcode(), False)
+    street, town = one_line(faker.street_address()), _city(r, faker, locale)
+    return Address(street, town, country, faker.postcode(), False)
+
+
+def _city(r: random.Random, faker: Faker, locale: str) -> str:
+    """``faker.city()``, except where the locale's list of cities is in hash order.
+
+    Faker's it_IT list is built from a set, so the same seed picked another
+    city in every process; drawn from the sorted list, a note is again a pure
+    function of (seed, index).
+    """
+    listed = _sorted_cities(locale)
+    return r.choice(listed) if listed else str(faker.city())
+
+
+@cache
+def _sorted_cities(locale: str) -> tuple[str, ...]:
+    for provider in Faker(locale).providers:
+        cities = getattr(provider, "cities", None)
+        if isinstance(cities, list) and cities:
+            return tuple(sorted(cities))
+    return ()
 
 
 def hospital(r: random.Random, town: str) -> str:

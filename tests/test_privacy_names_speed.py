@@ -23,9 +23,11 @@ from sluicegate.core.privacy.name_context import (
     _RELATION_IN_BRACKETS,
     KIN,
 )
+from sluicegate.core.privacy.name_context import GATES as NAME_GATES
 from sluicegate.core.privacy.name_context import RULES as NAME_RULES
 from sluicegate.core.privacy.names import NameRecognizer
 from sluicegate.core.privacy.places import _ACRONYM_AFTER_SIGN, _ACRONYM_PLACE
+from sluicegate.core.privacy.places import GATES as PLACE_GATES
 from sluicegate.core.privacy.places import RULES as PLACE_RULES
 from sluicegate.core.privacy.tokens import (
     CAP_TOKEN,
@@ -38,7 +40,7 @@ from sluicegate.core.privacy.tokens import (
 
 _RULES = [*NAME_RULES, *PLACE_RULES]
 _PATTERNS = {name: pattern for name, pattern, _, _ in _RULES}
-_SCAN = WordLedScan(_RULES)
+_SCAN = WordLedScan(_RULES, {**NAME_GATES, **PLACE_GATES})
 
 
 # The regexes as they were written before they were split or reordered for speed.
@@ -132,6 +134,8 @@ _FILLER += [
     "'t",
 ]
 _FILLER += ["gh", "gbmc", "ummc", "mc", "hc", "rn2", "mdé", "the gh", "->", "@", "pt's", "Ärzte"]
+# What the gated words' rules need after them: a ward's name and number, an acronym, "name".
+_FILLER += ["kestrel 4", "the", "ward 12", "ward4", "ggh", "ummc.", "name", "'s", "of", "n.", "d."]
 _SEPARATORS = [" ", "  ", "\t", ", ", ",", ". ", ".", "(", ")", " (", "-", "'", "\n", ": ", "/"]
 _SEPARATORS += ["@", "->", "-> ", "_", "2", " 4 ", "é"]
 
@@ -151,6 +155,24 @@ def test_led_scan_equals_finditer_on_word_salad(seed: int) -> None:
         text = text.upper() if r.random() < 0.3 else text
         found += _assert_same_as_finditer(text)
     assert found > 200
+
+
+def test_gates_only_drop_words_that_lead_no_match() -> None:
+    """Without its gates the scan finds the same matches, and the gates do drop words."""
+    ungated = WordLedScan(_RULES)
+    phrases = (
+        "to the kestrel 4, and ward 12 at 3, per the gh. pt's son, pt name: u of iowa, jo r.n."
+        " i am at the lake; ordered by dr x. her son, ann is made aware. mercy med ctr"
+    )
+    text = phrases + folded(" ".join(doc.text for doc in fresh.generate(30, 5)))
+    found = _SCAN.run(phrases)
+    gated_rules = ["relation", "relation_after", "role", "word_after", "place_before"]
+    for name in [*gated_rules, "university", "ward", "acronym", "hospital"]:
+        assert found[name], name  # each rule that a gated word leads matches there
+    gated, plain = _SCAN.run(text), ungated.run(text)
+    for name in _PATTERNS:
+        assert [m.span() for m in gated[name]] == [m.span() for m in plain[name]], name
+    assert len(_SCAN._scan.findall(text)) < len(ungated._scan.findall(text))
 
 
 def test_led_scan_refuses_far_offsets() -> None:

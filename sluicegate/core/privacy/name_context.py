@@ -315,7 +315,26 @@ RULES: list[LedRule] = [
         1,
     ),
 ]
-_SCAN = WordLedScan(RULES)
+#: What must follow a frequent lead word for its rule to match from it (see ``places.GATES``):
+#: "pt" leads only "pt name" and "pt's son", "r" and "m" only "r.n." and "m.d.", "his" a kin.
+GATES = {
+    ("relation", "pt"): " name",
+    ("relation", "patient"): " name",
+    ("relation_after", "pt"): r"'s[ \t]",
+    ("relation_after", "patient"): r"'s[ \t]",
+    ("role", "r"): r"\.n\.",
+    ("role", "m"): r"\.d\.",
+    ("relation", "ordered"): " by",
+    ("relation_after", "his"): r"[ \t]+" + trie(KIN),
+    ("relation_after", "her"): r"[ \t]+" + trie(KIN),
+    # " is made aware", " was (cell) ...": the words of ``_WORD_AFTER`` after "is" or "was".
+    **{
+        ("word_after", w): r"[ \t]+(?:made[ \t]+)?\(?"
+        + trie([*_ACTION_WORDS, *_SPEECH_WORDS, *_PHONE_LABELS, "famil", *_THINGS])
+        for w in ["is", "was"]
+    },
+}
+_SCAN = WordLedScan(RULES, GATES)
 
 
 class NameContext:

@@ -15,7 +15,9 @@ here (``known.py`` and the tests use them); they live in ``lexicon.py``.
 
 from __future__ import annotations
 
+import heapq
 import re
+from bisect import bisect_left
 
 from sluicegate.core.privacy.findings import Finding, Kind
 from sluicegate.core.privacy.gazetteer import place_names
@@ -29,6 +31,7 @@ from sluicegate.core.privacy.lexicon import (
 )
 from sluicegate.core.privacy.name_context import (
     CONTACT_END,
+    GATES,
     KIN_SET,
     PARTICLES,
     ROLES,
@@ -38,6 +41,7 @@ from sluicegate.core.privacy.name_context import (
     NameContext,
     mixed_case_candidates,
 )
+from sluicegate.core.privacy.places import GATES as PLACE_GATES
 from sluicegate.core.privacy.places import RULES as PLACE_RULES
 from sluicegate.core.privacy.places import PlaceRecognizer
 from sluicegate.core.privacy.tokens import (
@@ -78,7 +82,7 @@ _STREET_WORDS = frozenset(
 
 _WORD = re.Match.group
 #: The word-led context regexes of names and places, found with one scan of each note.
-_LED = WordLedScan([*RULES, *PLACE_RULES])
+_LED = WordLedScan([*RULES, *PLACE_RULES], {**GATES, **PLACE_GATES})
 
 __all__ = ["NameRecognizer", "given_names", "is_common_word", "surnames", "warm"]
 
@@ -99,6 +103,8 @@ class NameRecognizer:
         self._gazetteer_words = frozenset(w for n in place_names() for w in n.split())
         # Common words that are no name at all: rejected before any context is consulted.
         self._plain = (self._common - self._given - self._surnames) - self._places
+        # In an all-caps note a word out of context may be a name only if it is one of these.
+        self._shouted_candidates = self._given | self._places | (self._surnames - self._common)
 
     def find(self, text: str) -> list[Finding]:
         """Names (Kind.NAME) and places (Kind.LOCATION), possibly overlapping."""
@@ -124,78 +130,20 @@ class NameRecognizer:
                 if len(low) == 1 or low not in plain
             ]
             tokens = [m for m, _ in kept]
-            # Without a capital to go by, only a known name, a non-English or joined word, or a
-            # word in a name context can be one by itself (others may still grow a name below).
-            given, sur, places = self._given, self._surnames, self._places
-            starts, ends, lower_note = ctx.starts, ctx.ends, ctx.lower_note
-            after_given = -1  # where a word right after a given name would start
-            common = self._common
-            for m, low in kept:
-                start, end = m.span()
-                if (
-                    low in common
-                    and low not in given
-                    and low not in places
-                    and start not in starts
-                    and end not in ends
-                    and "-" not in low
-                ):
-                    # A frequent word that is also a surname ("WILL", "SEE", "CARE"): without
-                    # context no rule takes it, so skip the full decision.
-                    accepted.append(False)
-                elif (
-                    low in given
-                    or low in sur
-                    or low in places
-                    or start in starts
-                    or end in ends
-                    or (lower_note and (not m.group().isascii() or start == after_given))
-                    or "-" in low
-                    or "'" in low
-                ):
-                    accepted.append(self._is_name(text, m, nocase, ctx, states))
-                else:
-                    accepted.append(False)
-                after_given = end + 1 if low in given else -1
+            if ctx.lower_note:
+                accepted = self._decide_lower_note(text, kept, ctx, states)
+            else:
+                accepted = self._decide_shouted(text, tokens, [low for _, low in kept], ctx, states)
         else:
             tokens = mixed_case_candidates(text, ctx)
-            first, starts, ends = self._gazetteer_words, ctx.starts, ctx.ends
-            place_tokens = []
-            for m in tokens:
-                word = m.group()
-                low = word.lower()
-                if low in first:
-                    place_tokens.append(m)
-                if low in plain and word.islower():
-                    accepted.append(False)  # an ordinary word: no context makes it a name
-                elif (
-                    low in plain
-                    and "-" not in low
-                    and m.start() not in starts
-                    and m.end() not in ends
-                ):
-                    accepted.append(False)  # "The", "Neuro": without context no rule takes it
-                elif (
-                    len(word) <= 4
-                    and word.isupper()
-                    and m.start() not in ctx.title
-                    and m.start() not in ctx.relation
-                    and m.end() not in ctx.role
-                ):
-                    accepted.append(False)  # an abbreviation in mixed-case text ("BP", "CXR")
-                else:
-                    accepted.append(self._is_name(text, m, nocase, ctx, states))
+            words = list(map(_WORD, tokens))
+            lows = list(map(str.lower, words))
+            first = self._gazetteer_words
+            place_tokens = [m for m, low in zip(tokens, lows, strict=True) if low in first]
+            accepted = self._decide_mixed(text, tokens, words, lows, ctx, states)
         # Grow confirmed names over adjacent name-like tokens and initials, both ways.
         if any(accepted):
-            last = len(tokens) - 1
-            grown = True
-            while grown:  # "DAN A. WEXMORE-LYONS": each round adds the next neighbour
-                grown = False
-                for i, ok in enumerate(accepted):
-                    if ok or not ((i > 0 and accepted[i - 1]) or (i < last and accepted[i + 1])):
-                        continue
-                    if self._adjacent_to_name(text, tokens, accepted, i, nocase, ctx):
-                        accepted[i] = grown = True
+            self._grow(text, tokens, accepted, nocase, ctx)
         if ctx.thing_after and any(accepted):
             _drop_eponyms(text, tokens, accepted, ctx)
         out = [
@@ -206,6 +154,155 @@ class NameRecognizer:
         out.extend(states)
         out.extend(self._places_finder.find(text, low_text, place_tokens, nocase, led))
         return out
+
+    def _grow(
+        self,
+        text: str,
+        tokens: list[re.Match[str]],
+        accepted: list[bool],
+        nocase: bool,
+        ctx: NameContext,
+    ) -> None:
+        """Accept the neighbours of accepted tokens that ``_adjacent_to_name`` takes.
+
+        Rounds until nothing grows ("DAN A. WEXMORE-LYONS": each round adds the
+        next neighbour). Each round visits, in text order, the tokens beside an
+        accepted one at that moment, as a pass over every token would; only
+        those few are visited (a token accepted adds its right neighbour to the
+        round, its left one to the next).
+        """
+        n = len(tokens)
+        grown = True
+        while grown:
+            grown = False
+            todo = [
+                j
+                for i, ok in enumerate(accepted)
+                if ok
+                for j in (i - 1, i + 1)
+                if 0 <= j < n and not accepted[j]
+            ]
+            heapq.heapify(todo)
+            while todo:
+                i = heapq.heappop(todo)
+                while todo and todo[0] == i:
+                    heapq.heappop(todo)  # beside two accepted tokens: listed twice
+                if self._adjacent_to_name(text, tokens, accepted, i, nocase, ctx):
+                    accepted[i] = grown = True
+                    if i + 1 < n and not accepted[i + 1]:
+                        heapq.heappush(todo, i + 1)
+
+    def _decide_shouted(
+        self,
+        text: str,
+        tokens: list[re.Match[str]],
+        lows: list[str],
+        ctx: NameContext,
+        states: list[Finding],
+    ) -> list[bool]:
+        """Which tokens of an all-caps note are names by themselves (before growing).
+
+        Without a capital to go by, only a known name or place, a joined word, a
+        rare word that is a surname or has an apostrophe, or a word in a name
+        context can be one. That test needs only the word, so one comprehension
+        picks the few tokens worth the full decision (``_is_name``, in text order).
+        """
+        common, maybe = self._common, self._shouted_candidates
+        picked = {
+            j
+            for j, low in enumerate(lows)
+            if low in maybe or "-" in low or ("'" in low and low not in common)
+        }
+        picked |= _at_context(tokens, ctx)
+        accepted = [False] * len(tokens)
+        for j in sorted(picked):
+            accepted[j] = self._is_name(text, tokens[j], True, ctx, states)
+        return accepted
+
+    def _decide_lower_note(
+        self,
+        text: str,
+        kept: list[tuple[re.Match[str], str]],
+        ctx: NameContext,
+        states: list[Finding],
+    ) -> list[bool]:
+        """As ``_decide_shouted`` for an all-lower-case note, where a non-English word or a
+        word right after a given name ("consult with patty quillane") may be one too."""
+        given, sur, places = self._given, self._surnames, self._places
+        starts, ends = ctx.starts, ctx.ends
+        after_given = -1  # where a word right after a given name would start
+        common = self._common
+        accepted: list[bool] = []
+        for m, low in kept:
+            start, end = m.span()
+            if (
+                low in common
+                and low not in given
+                and low not in places
+                and start not in starts
+                and end not in ends
+                and "-" not in low
+            ):
+                # A frequent word that is also a surname ("will", "see", "care"): without
+                # context no rule takes it, so skip the full decision.
+                accepted.append(False)
+            elif (
+                low in given
+                or low in sur
+                or low in places
+                or start in starts
+                or end in ends
+                or not m.group().isascii()
+                or start == after_given
+                or "-" in low
+                or "'" in low
+            ):
+                accepted.append(self._is_name(text, m, True, ctx, states))
+            else:
+                accepted.append(False)
+            after_given = end + 1 if low in given else -1
+        return accepted
+
+    def _decide_mixed(
+        self,
+        text: str,
+        tokens: list[re.Match[str]],
+        words: list[str],
+        lows: list[str],
+        ctx: NameContext,
+        states: list[Finding],
+    ) -> list[bool]:
+        """Which candidates of a mixed-case note are names by themselves (before growing).
+
+        Away from any name context a token is decided by its word alone: not an
+        ordinary word (unless joined and capitalised), not a short abbreviation
+        ("BP", "CXR"). Tokens in a context go through every test.
+        """
+        plain = self._plain
+        context = _at_context(tokens, ctx)
+        picked = {
+            j
+            for j, (word, low) in enumerate(zip(words, lows, strict=True))
+            if (low not in plain or ("-" in low and not word.islower()))
+            and not (len(word) <= 4 and word.isupper())
+        } - context
+        for j in context:
+            m, word, low = tokens[j], words[j], lows[j]
+            if low in plain and word.islower():
+                continue  # an ordinary word: no context makes it a name
+            if (
+                len(word) <= 4
+                and word.isupper()
+                and m.start() not in ctx.title
+                and m.start() not in ctx.relation
+                and m.end() not in ctx.role
+            ):
+                continue  # an abbreviation in mixed-case text ("BP", "CXR")
+            picked.add(j)
+        accepted = [False] * len(tokens)
+        for j in sorted(picked):
+            accepted[j] = self._is_name(text, tokens[j], False, ctx, states)
+        return accepted
 
     def _is_name(
         self, text: str, m: re.Match[str], nocase: bool, ctx: NameContext, states: list[Finding]
@@ -515,6 +612,28 @@ class NameRecognizer:
         if nocase:
             return self._lex.known_name(low) or ((left or right) and self._lex.rare(low, False))
         return word[0].isupper()
+
+
+def _at_context(tokens: list[re.Match[str]], ctx: NameContext) -> set[int]:
+    """Indices of the tokens that start at ``ctx.starts`` or end at ``ctx.ends``.
+
+    Tokens do not overlap, so their starts and ends are sorted: a few binary
+    searches replace a set lookup per token.
+    """
+    found: set[int] = set()
+    for positions, where in ((ctx.starts, _START), (ctx.ends, _END)):
+        if not positions:
+            continue
+        edges = list(map(where, tokens))
+        for pos in positions:
+            j = bisect_left(edges, pos)
+            if j < len(edges) and edges[j] == pos:
+                found.add(j)
+    return found
+
+
+_START = re.Match.start
+_END = re.Match.end
 
 
 def _drop_eponyms(

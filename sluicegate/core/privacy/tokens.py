@@ -9,7 +9,7 @@ backtracking engine.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 
@@ -19,11 +19,12 @@ def lead(words: list[str]) -> str:
     return "(?=[" + re.escape("".join(first)) + "])"
 
 
-def trie(words: list[str]) -> str:
+def trie(words: list[str], gates: Mapping[str, str] | None = None) -> str:
     """A regex alternation of ``words`` as a prefix tree: one branch per first letter.
 
     Python's engine tries alternatives one by one; sharing prefixes makes a
     long word list cost about one comparison per position instead of one per word.
+    A word in ``gates`` (lower case) ends only where its look-ahead holds after it.
     """
     tree: dict[str, Any] = {}
     for word in words:
@@ -32,8 +33,13 @@ def trie(words: list[str]) -> str:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def render(node: dict[str, Any]) -> str:
-        alts = [re.escape(ch) + render(child) for ch, child in sorted(node.items()) if ch]
+    def render(node: dict[str, Any], prefix: str = "") -> str:
+        alts = [
+            re.escape(ch) + render(child, prefix + ch) for ch, child in sorted(node.items()) if ch
+        ]
+        if "" in node and gates and prefix in gates:
+            # Longer words first, as the optional group below would try them.
+            return "(?:" + "|".join([*alts, "(?=" + gates[prefix] + ")"]) + ")"
         if not alts:
             return ""
         optional = "" in node
@@ -140,9 +146,17 @@ class WordLedScan:
     must run on the text the scan reads.
     """
 
-    def __init__(self, rules: Iterable[LedRule]) -> None:
+    def __init__(
+        self, rules: Iterable[LedRule], gates: Mapping[tuple[str, str], str] | None = None
+    ) -> None:
+        """``gates`` maps (rule name, lead word) to a look-ahead that holds right after the
+        word wherever that rule can match from it (" name" after "pt": "pt name"). A word
+        whose every rule has one is found only where one holds: frequent words that seldom
+        lead a match ("to", "and", "pt") then cost the engine a few steps, not a Python call.
+        """
         self._names: list[str] = []
         lead: dict[str, list[tuple[int, int, Callable[[str, int], re.Match[str] | None]]]] = {}
+        names: dict[str, set[str]] = {}  # the rules each word leads
         for name, pattern, words, back in rules:
             if not 0 <= back <= 2:
                 # Candidates stay in text order only while a match starts at most two
@@ -156,16 +170,23 @@ class WordLedScan:
                     # Then at most one word of the scan fits at a place (see ``run``).
                     raise ValueError("lead words are lower-case ASCII letters")
                 lead.setdefault(word, []).append((index, back, pattern.match))
+                names.setdefault(word, set()).add(name)
         for entries in lead.values():
             entries.sort(key=lambda e: -e[1])  # the earlier start first: " (cell" before "(cell"
         self._lead = {w: tuple(e) for w, e in lead.items()}
+        gates = gates or {}
+        word_gates = {
+            w: "|".join(f"(?:{gates[rule, w]})" for rule in sorted(rules))
+            for w, rules in names.items()
+            if all((rule, w) in gates for rule in rules)
+        }
         # A lead word ends where no ASCII letter follows: a rule may want "rn" in "RN2".
         # The look-ahead on first letters lets the engine pass most positions without \b.
         self._scan = re.compile(
             "(?=["
             + "".join(sorted({w[0] for w in lead}))
             + r"])\b"
-            + trie(sorted(lead))
+            + trie(sorted(lead), word_gates)
             + r"(?![A-Za-z])"
         )
 

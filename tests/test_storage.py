@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -12,7 +13,7 @@ from sluicegate.core import audit, db
 from sluicegate.core.crypto import Sealer
 from sluicegate.core.ingest import accept, open_item
 from sluicegate.core.interfaces import WorkItem
-from sluicegate.core.tables import Job, OutboxMessage, WorkItemRow
+from sluicegate.core.tables import AuditEvent, Job, OutboxMessage, WorkItemRow
 
 TABLES = {
     "work_items",
@@ -153,3 +154,63 @@ def test_group_commit_isolates_a_failing_sender(engine, monkeypatch) -> None:
     assert all(r.created for r in good)
     with Session(engine) as s:
         assert len(s.exec(select(Job)).all()) == 5
+
+
+@pytest.mark.parametrize("append_with", ["record", "append"])
+def test_two_writers_starting_a_new_chain_both_succeed(migrated_engine, append_with) -> None:
+    """Two API replicas record their first event of a tenant at the same moment.
+
+    The first holds its new chain head uncommitted while the second appends: the
+    second must wait for it and continue the chain, not start its own at seq 1.
+    """
+    engine = migrated_engine
+
+    def write(label: str) -> None:
+        if append_with == "record":
+            with db.transaction(engine) as session:
+                audit.record(session, "fresh-tenant", "config_changed", None, by=label)
+        else:
+            with engine.begin() as conn:
+                audit.append(conn, "fresh-tenant", [("config_changed", None, {"by": label})])
+
+    first_written = threading.Event()
+    release = threading.Event()
+    errors: list[BaseException] = []
+
+    def first() -> None:
+        try:
+            if append_with == "record":
+                with db.transaction(engine) as session:
+                    audit.record(session, "fresh-tenant", "config_changed", None, by="first")
+                    session.flush()
+                    first_written.set()
+                    release.wait(10)
+            else:
+                with engine.begin() as conn:
+                    audit.append(conn, "fresh-tenant", [("config_changed", None, {"by": "first"})])
+                    first_written.set()
+                    release.wait(10)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+            first_written.set()
+
+    def second() -> None:
+        try:
+            write("second")
+        except BaseException as exc:
+            errors.append(exc)
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert first_written.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    two.join(0.5)  # on PostgreSQL it waits for the first; SQLite serialises writers
+    release.set()
+    one.join(10)
+    two.join(10)
+    assert errors == []
+    with Session(engine) as session:
+        seqs = session.exec(select(AuditEvent.seq).where(AuditEvent.tenant == "fresh-tenant")).all()
+        assert sorted(seqs) == [1, 2]
+        assert audit.verify(session, "fresh-tenant").ok

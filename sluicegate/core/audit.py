@@ -72,12 +72,11 @@ def record(
     session: Session, tenant: str, type_: str, job_id: str | None, **data: Any
 ) -> AuditEvent:
     """Append one event inside the caller's transaction."""
-    head = session.execute(
-        select(AuditHead).where(AuditHead.tenant == tenant).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(tenant=tenant, last_seq=0, last_hash=GENESIS)
-        session.add(head)
+    locked = select(AuditHead).where(AuditHead.tenant == tenant).with_for_update()
+    head = session.execute(locked).scalar_one_or_none()
+    if head is None:  # a new chain: create its head, then lock it
+        _ensure_head(session.connection(), tenant)
+        head = session.execute(locked).scalar_one()
     event = AuditEvent(
         tenant=tenant,
         seq=head.last_seq + 1,
@@ -106,21 +105,48 @@ def append(
     if not events:
         return
     heads = AuditHead.__table__  # type: ignore[attr-defined]
-    found = conn.execute(
+    locked = (
         select(heads.c.last_seq, heads.c.last_hash)
         .where(heads.c.tenant == tenant)
         .with_for_update()
-    ).first()
-    seq, prev = (found[0], found[1]) if found is not None else (0, GENESIS)
+    )
+    found = conn.execute(locked).first()
+    if found is None:  # a new chain: create its head, then lock it
+        _ensure_head(conn, tenant)
+        found = conn.execute(locked).one()
+    seq, prev = found
     rows = chain_rows(tenant, seq, prev, events)
     seq, prev = rows[-1]["seq"], rows[-1]["hash"]
     conn.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
-    if found is None:
-        conn.execute(insert(heads).values(tenant=tenant, last_seq=seq, last_hash=prev))
-    else:
+    conn.execute(update(heads).where(heads.c.tenant == tenant).values(last_seq=seq, last_hash=prev))
+
+
+def _ensure_head(conn: Connection, tenant: str) -> None:
+    """Create ``tenant``'s chain head if it is missing, so that it can be locked.
+
+    ``SELECT ... FOR UPDATE`` locks nothing while the row does not exist: two
+    processes writing a tenant's first event (two API replicas recording their
+    configuration at start) would both start the chain at seq 1 and one would
+    fail. ``ON CONFLICT DO NOTHING`` waits for a concurrent insert to commit and
+    then leaves its row alone, so the lock that follows serialises them.
+    """
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    heads = AuditHead.__table__  # type: ignore[attr-defined]
+    values = {"tenant": tenant, "last_seq": 0, "last_hash": GENESIS}
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
         conn.execute(
-            update(heads).where(heads.c.tenant == tenant).values(last_seq=seq, last_hash=prev)
+            postgresql.insert(heads)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["tenant"])
         )
+    elif dialect == "sqlite":
+        conn.execute(
+            sqlite.insert(heads).values(values).on_conflict_do_nothing(index_elements=["tenant"])
+        )
+    else:  # pragma: no cover - the two databases the project supports
+        raise RuntimeError(f"unsupported database {dialect!r}")
 
 
 def chain_rows(

@@ -69,7 +69,7 @@ def serve_api(home: Path, extra: dict[str, Any] | None = None) -> Iterator[tuple
     compete with the server for one interpreter's GIL. Auth is off (measured:
     ingest, not key lookups). Yields the base URL and the server's pid.
     """
-    port = _free_port()
+    port = free_port()
     config: dict[str, Any] = {
         "home": str(home),
         "database": {"auto_migrate": True},
@@ -109,8 +109,33 @@ def serve_api(home: Path, extra: dict[str, Any] | None = None) -> Iterator[tuple
         log.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+PG_ADMIN_URL = os.environ.get(
+    "SLUICEGATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database on the local server, dropped afterwards."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"sg_bench_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

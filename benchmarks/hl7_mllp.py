@@ -23,7 +23,6 @@ database on ``$SLUICEGATE_TEST_PG``'s server). Target: ratio >= 0.5.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import socket
 import subprocess
@@ -41,11 +40,10 @@ import hl7
 import hl7.client
 import sqlalchemy as sa
 import yaml
-from _common import load_now, machine, median, table
+from _common import free_port, load_now, machine, median, pg_database, table
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "hl7v2"
-PG_ADMIN = os.environ.get("SLUICEGATE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def corpus_orus() -> list[str]:
@@ -70,28 +68,13 @@ def raw_parse_rate(messages: list[str]) -> float:
     return len(messages) / (time.perf_counter() - started)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def database(kind: str, home: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{home / 'sluicegate.db'}"
         return
-    name = f"sg_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with pg_database() as url:
+        yield url
 
 
 @contextmanager

@@ -36,7 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import httpx
-from _common import load_now, machine, median, table
+from _common import free_port, load_now, machine, median, table
 
 from sluicegate.core.config import PolicyConfig
 from sluicegate.core.crypto import Sealer
@@ -83,12 +83,6 @@ async def _serve(port: int) -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=512)
     async with server:
         await server.serve_forever()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -54,13 +54,10 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 import yaml
-from _common import load_now, machine, median, table
+from _common import free_port, load_now, machine, median, pg_database, table
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "samples" / "fhir" / "radiology-bundle.json"
-PG_ADMIN_URL = os.environ.get(
-    "SLUICEGATE_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 BROKERS = {
     "redis": "redis://127.0.0.1:6379/13",
     "amqp": "amqp://guest:guest@127.0.0.1:5672/{vhost}",
@@ -123,28 +120,6 @@ def bundles(n: int) -> Iterator[bytes]:
 
 def progress(message: str) -> None:
     print(f"... {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    name = f"sg_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @contextmanager
@@ -325,7 +300,7 @@ def run(
     receiver = Receiver()
     ports = [free_port() for _ in range(apis)]
     home = Path(tempfile.mkdtemp(prefix="sg-scale-out-"))  # kept when the run fails
-    with database() as db_url, broker_url(broker_kind) as broker:
+    with pg_database() as db_url, broker_url(broker_kind) as broker:
         db_name = db_url.rsplit("/", 1)[1]
         cfgs = [
             config(home, db_url, broker, port, receiver.url, batch, own_relay, f"api-{n}.yaml")

@@ -9,6 +9,7 @@ idempotent by job id.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import Celery
@@ -56,24 +57,32 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def declare_queue(settings: Settings) -> None:
-    """Create the embedded broker's queue before the processes that use it start.
+def declare_queue(settings: Settings, attempts: int = 5) -> None:
+    """Create the embedded broker's tables and queue before the processes that use it start.
 
-    kombu's SQLAlchemy transport creates its queue row on first use, guarded by
-    a lock within one process only: a worker and the API's relay starting at
-    the same moment can both insert it, and the loser dies on the unique name.
+    kombu's SQLAlchemy transport creates its tables and queue row on first use,
+    guarded by a lock within one process only: a worker and the API's relay
+    starting at the same moment can both try, and the loser dies on "table
+    already exists" or on the unique queue name. Losing that race here is
+    harmless (the other process created what we wanted), so we look again.
     Other brokers declare queues atomically and need nothing here.
     """
     if not settings.broker_url.startswith("sqla+"):
         return
-    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.exc import IntegrityError, OperationalError
 
     app = make_celery(settings)
-    try:
-        with app.connection_for_write() as connection:
-            connection.default_channel.queue_declare(QUEUE)
-    except IntegrityError:
-        pass  # another process declared it first: the queue is there either way
+    for attempt in range(attempts):
+        try:
+            with app.connection_for_write() as connection:
+                connection.default_channel.queue_declare(QUEUE)
+            return
+        except (IntegrityError, OperationalError):
+            # Another process created the table or row first (or holds the
+            # SQLite write lock); the retry finds them and declares nothing new.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def publish(app: Celery, job_id: str, message_id: int) -> None:

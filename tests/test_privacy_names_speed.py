@@ -16,25 +16,30 @@ import re
 import pytest
 
 from sluicegate.core.privacy import fresh
+from sluicegate.core.privacy.findings import Finding
 from sluicegate.core.privacy.gazetteer import place_names
 from sluicegate.core.privacy.lexicon import given_names, surnames
 from sluicegate.core.privacy.name_context import (
     _INITIAL_BEFORE,
     _RELATION_IN_BRACKETS,
     KIN,
+    NameContext,
 )
 from sluicegate.core.privacy.name_context import GATES as NAME_GATES
 from sluicegate.core.privacy.name_context import RULES as NAME_RULES
 from sluicegate.core.privacy.names import NameRecognizer
-from sluicegate.core.privacy.places import _ACRONYM_AFTER_SIGN, _ACRONYM_PLACE
+from sluicegate.core.privacy.places import _ACRONYM_PLACE, acronyms_after_signs
 from sluicegate.core.privacy.places import GATES as PLACE_GATES
 from sluicegate.core.privacy.places import RULES as PLACE_RULES
 from sluicegate.core.privacy.tokens import (
     CAP_TOKEN,
+    CAP_TOKEN_ASCII,
     TOKEN,
+    TOKEN_ASCII,
     WordLedScan,
     folded,
     leftmost,
+    no_case_signal,
     trie,
 )
 
@@ -64,8 +69,8 @@ def _assert_same_as_finditer(text: str) -> int:
         want = [(m.span(), m.groupdict()) for m in pattern.finditer(low)]
         assert [(m.span(), m.groupdict()) for m in got[name]] == want, name
         total += len(want)
-    # The acronym regex runs as two branches: one led by a word, one by a sign.
-    acronyms = leftmost(got["acronym"], _ACRONYM_AFTER_SIGN.finditer(low))
+    # The acronym regex runs as branches: one led by a word, the others by a sign.
+    acronyms = leftmost(got["acronym"], acronyms_after_signs(low))
     want = [(m.span(), m.groupdict()) for m in _ACRONYM_PLACE.finditer(low)]
     assert [(m.span(), m.groupdict()) for m in acronyms] == want
     after = leftmost(got["relation_after"], _RELATION_IN_BRACKETS.finditer(low))
@@ -77,6 +82,13 @@ def _assert_same_as_finditer(text: str) -> int:
     assert [m.span() for m in CAP_TOKEN.finditer(text)] == [
         m.span() for m in _CAPITALISED.finditer(text)
     ]
+    if text.isascii():  # the ASCII twins, which ``tokens_in`` / ``capitalised_in`` pick
+        assert [m.span() for m in TOKEN_ASCII.finditer(text)] == [
+            m.span() for m in _TOKEN.finditer(text)
+        ]
+        assert [m.span() for m in CAP_TOKEN_ASCII.finditer(text)] == [
+            m.span() for m in _CAPITALISED.finditer(text)
+        ]
     return total
 
 
@@ -146,6 +158,7 @@ def test_led_scan_equals_finditer_on_word_salad(seed: int) -> None:
     r = random.Random(seed)
     vocabulary = _lead_words() + _FILLER
     found = 0
+    ascii_texts = 0
     for _ in range(300):
         parts = []
         for _ in range(r.randint(5, 40)):
@@ -154,7 +167,9 @@ def test_led_scan_equals_finditer_on_word_salad(seed: int) -> None:
         text = "".join(parts)
         text = text.upper() if r.random() < 0.3 else text
         found += _assert_same_as_finditer(text)
+        ascii_texts += text.isascii()
     assert found > 200
+    assert 30 < ascii_texts < 270  # both the ASCII and the Unicode scans are compared
 
 
 def test_gates_only_drop_words_that_lead_no_match() -> None:
@@ -178,6 +193,28 @@ def test_gates_only_drop_words_that_lead_no_match() -> None:
 def test_led_scan_refuses_far_offsets() -> None:
     with pytest.raises(ValueError):
         WordLedScan([("far", re.compile(r"abc"), ["c"], 3)])
+
+
+def test_words_rejected_alone_are_rejected_by_the_full_decision() -> None:
+    """``_rejected_alone`` lets the recognizer skip ``_is_name``: wherever it says a word
+    is rejected, away from any context, ``_is_name`` rejects it too and reports no state."""
+    recognizer = NameRecognizer()
+    texts = [doc.text for doc in fresh.generate(60, 9)] + _notes(4, 60)
+    checked = 0
+    for text in (*texts, *(t.upper() for t in texts), *(t.lower() for t in texts)):
+        low = folded(text)
+        ctx = NameContext(text, low)
+        nocase = no_case_signal(text)
+        for m in TOKEN.finditer(text):
+            if m.start() in ctx.starts or m.end() in ctx.ends or m.end() in ctx.family_after:
+                continue
+            if not recognizer._rejected_alone(m.group(), nocase, ctx.lower_note):
+                continue
+            states: list[Finding] = []
+            assert not recognizer._is_name(text, m, nocase, ctx, states), m.group()
+            assert not states
+            checked += 1
+    assert checked > 10_000
 
 
 # ------------------------------------------------------------ findings pinned

@@ -110,6 +110,31 @@ _SHAPES = [
     "K {d}.{d}",
     "1/2",
     "x {d}",
+    "{d}/{mon}/{y4}",
+    "{y4}-{mon}-{d}",
+    "{mon}.-{d}-{y2}",
+    "{mon} the {d}th, {y4}",
+    "{mon} {d}-{d}, {y4}",
+    "{d}-{d} {mon} {y4}",
+    "{m}/{d} to {m}/{d}",
+    "{m}/{d}/{y4}-{m}/{d}/{y4}",
+    "{m:02d}-{y4}",
+    "{y4}-{m:02d}",
+    "in {y4}-{y2}",
+    "{g} F",
+    "({g}M)",
+    "{a}\u2013{b}\u2013{c}",
+    "{a}- {b}- {c}",
+    "00 44 20 {b} {c}",
+    "(0{d}) {c}{b}",
+    "{b}.{c}",
+    "Mass. 0{c}",
+    ", {c}0 Lindau",
+    "Hillmouth {c}0 and",
+    "zip code is {c}",
+    "Health card no. {c}{b}",
+    "MRN - {b}.{c}",
+    "{a} Oak Forge Apt. {d}",
 ]
 _JOINS = [" ", ", ", ". ", "\n", " - ", "; ", " (", ") ", "  ", ":", "/", "#", "'"]
 _MONTHS = ["Jan", "February", "mar", "Sept", "OCT", "May", "may", "june", "Dec."]
@@ -320,3 +345,112 @@ def test_years_and_dates_still_found(text: str, value: str) -> None:
     assert _hits(text).get(value) is Kind.DATE or any(value in span for span in _hits(text)), _hits(
         text
     )
+
+
+# ------------------------------------------------------------ format classes (issue 6)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "kind"),
+    [
+        # month names between separators, in any order
+        ("Report dated 7/Sep/1953 was reviewed", "7/Sep/1953", Kind.DATE),
+        ("Report dated Jun./7/1976 was reviewed", "Jun./7/1976", Kind.DATE),
+        ("labs of Mar.-20-1979 noted", "Mar.-20-1979", Kind.DATE),
+        ("MRI from 1926-Feb-21 unchanged", "1926-Feb-21", Kind.DATE),
+        ("DOB: 2026 JUN 20", "2026 JUN 20", Kind.DATE),
+        ("seen March the 14th, 2021 in clinic", "March the 14th, 2021", Kind.DATE),
+        ("DOB March, 14 2021", "March, 14 2021", Kind.DATE),
+        # ranges: the whole span, connector included
+        ("stay Mar 3-9, 2021 for CAP", "Mar 3-9, 2021", Kind.DATE),
+        ("stay Aug 17 to Aug 22, 2005 for CAP", "Aug 17 to Aug 22, 2005", Kind.DATE),
+        ("stay 11-13 May 1959 for CAP", "11-13 May 1959", Kind.DATE),
+        ("on vacation 3/14 to 3/18, back after", "3/18", Kind.DATE),
+        ("stay 7/12/1961-7/19/1961 for CAP", "7/12/1961", Kind.DATE),
+        ("stay 7/12/1961-7/19/1961 for CAP", "7/19/1961", Kind.DATE),
+        ("radiation 7/10 to 7/16 went well", "7/10", Kind.DATE),
+        ("lived abroad in 2018-2019 then", "2018-2019", Kind.DATE),
+        ("worked there in 1998-99 only", "1998-99", Kind.DATE),
+        # partial dates
+        ("admitted Mar '19 with CHF", "Mar '19", Kind.DATE),
+        ("moved in Mar-2019 to town", "Mar-2019", Kind.DATE),
+        ("last visit 08-1956; no changes", "08-1956", Kind.DATE),
+        ("CT from 2023-11 unchanged", "2023-11", Kind.DATE),
+        ("admit 10/24/2008 at 9:30am: called", "10/24/2008", Kind.DATE),
+        ("s/p cardiac arrest 6/5 transferred from OSH", "6/5", Kind.DATE),
+        # phones: separators, prefixes, extensions, labels
+        ("Call 529\u2013598\u20137924 with questions", "529\u2013598\u20137924", Kind.PHONE),
+        ("Ph# 476/203-5486 after 5", "476/203-5486", Kind.PHONE),
+        ("dtr Ann- 617- 555- 0134.", "617- 555- 0134", Kind.PHONE),
+        ("fax 252.888.9921 extension 19584", "252.888.9921 extension 19584", Kind.PHONE),
+        ("Tel. 796.498.3685 #4553", "796.498.3685 #4553", Kind.PHONE),
+        ("Direct line 791.6745.", "791.6745", Kind.PHONE),
+        ("P: +33 (0)6 88 80 45 47", "+33 (0)6 88 80 45 47", Kind.PHONE),
+        ("son, 0044 20 5369 0845", "0044 20 5369 0845", Kind.PHONE),
+        ("F: 00 33 1 53 25 06 56", "00 33 1 53 25 06 56", Kind.PHONE),
+        ("T: 030 79163538", "030 79163538", Kind.PHONE),
+        ("switchboard (030) 7916353.", "(030) 7916353", Kind.PHONE),
+        ("Callback 541 7637", "541 7637", Kind.PHONE),
+        # ids: label variants and separators
+        ("Pt Med. Rec. No. 397-441-957.", "397-441-957", Kind.ID),
+        ("MRN - 1810.5087, see chart", "1810.5087", Kind.ID),
+        ("Health card no. 004886 on file", "004886", Kind.ID),
+        ("Document ID - 684401 scanned", "684401", Kind.ID),
+        ("(PT. ID  2318.7580)", "2318.7580", Kind.ID),
+        ("Study #: 2163.3271", "2163.3271", Kind.ID),
+        ("Patient account - 1346.2123", "1346.2123", Kind.ACCOUNT),
+        ("SSN 386.54.2749", "386.54.2749", Kind.SSN),
+        # ages over 89 with a sex or a bare "y"
+        ("HPI: 94 F, fall at home", "94", Kind.AGE),
+        ("(101M) admitted", "101", Kind.AGE),
+        ("Pt is a 92 yoF with CHF", "92", Kind.AGE),
+        ("93 y admitted from home", "93", Kind.AGE),
+        ("92yF with CHF", "92", Kind.AGE),
+        # ZIP and postcodes
+        ("Riverton, Mass. 56408", "56408", Kind.LOCATION),
+        ("Springfield, New York, 35237", "35237", Kind.LOCATION),
+        ("Hagatna, GU 96910", "96910", Kind.LOCATION),
+        ("Hillmouth 16318 and can be reached", "16318", Kind.LOCATION),
+        ("Hauptweg 12, 33811 Lüneburg", "33811", Kind.LOCATION),
+        ("my zip code is 35350.", "35350", Kind.LOCATION),
+        ("Postcode: K1A 0B1", "K1A 0B1", Kind.LOCATION),
+        ("postal code 53-320", "53-320", Kind.LOCATION),
+        ("lives at 735 Tim Forge Apt. 702, Wilmington", "735 Tim Forge Apt. 702", Kind.LOCATION),
+    ],
+)
+def test_format_classes_are_found(text: str, value: str, kind: Kind) -> None:
+    hits = _hits(text)
+    assert any(value in span and k is kind for span, k in hits.items()), hits
+    assert find_patterns(text) == find_patterns_each(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "T 99 F, HR 88",
+        "afebrile, Tmax 101F overnight",
+        "Temp 97-99 F",
+        "walked 95 m with PT",
+        "Strength 3/5 to 5/5, pain 2/10 to 7/10",
+        "Tylenol 1/2 to 1 tab, murmur 1/6-3/6",
+        "Quiet from 1900-2100",
+        "Visitors 2000-2030",
+        "Heparin 1000-2000 units",
+        "Medtronic model 2024-11 lead",
+        "Zoll M Series 2004 defibrillator checked",
+        "ID: 98.9 po times two",
+        "s/p 3 Vessel Bypass in good spirits",
+        "4 Chamber View shows EF 40%",
+        "1 Plus Trace edema",
+        "4 Large Green stools",
+        "14 Day Course of abx",
+        "no. of lesions 12, no. 5 pencil",
+        "O2 sat 92-95% on 2L",
+        "Gleason 3+4, ratio 1:1000",
+        "sats 96.5 M",
+        "drip at 5.5 to 6.5 mg",
+        "PEEP 5-8, RR 12-20",
+    ],
+)
+def test_new_formats_leave_clinical_numbers_alone(text: str) -> None:
+    assert _hits(text) == {}

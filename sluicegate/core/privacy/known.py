@@ -73,6 +73,7 @@ _DROP_SEPARATORS = str.maketrans("", "", _SEPARATORS)
 _DIGIT_GROUP = re.compile(r"\d+(?:[ .\-/()]{1,2}\d+)*")
 _WS = str.maketrans({"\n": " ", "\r": " ", "\t": " ", "\f": " ", "\v": " "})
 _MIN_DIGITS = 4  # shorter digit strings collide with ordinary numbers
+_NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
 
 
 def kind_for_key(key: str) -> Kind:
@@ -104,6 +105,10 @@ class KnownIdentifiers:
 
     def __init__(self, literals: Mapping[str, Kind], digits: Mapping[str, Kind]) -> None:
         self._digits = dict(digits)
+        #: The needles as bytes for ``_find_digits``'s first check; empty (no check) when
+        #: one holds a digit outside ASCII, which that check would not see.
+        needles = [n.encode("ascii") for n in self._digits if n.isascii()]
+        self._ascii_needles = needles if len(needles) == len(self._digits) else []
         self._automaton: ahocorasick.Automaton | None = None
         self._count = len(literals) + len(digits)
         if literals:
@@ -167,6 +172,12 @@ class KnownIdentifiers:
             yield Finding(start, end, kind, "known")
 
     def _find_digits(self, text: str) -> Iterable[Finding]:
+        if self._ascii_needles:
+            # Every hit lies in the text's digits run together: when no needle does, skip
+            # the scan of digit groups (most texts hold none of this item's numbers).
+            all_digits = text.encode("ascii", "ignore").translate(None, _NOT_DIGITS)
+            if not any(needle in all_digits for needle in self._ascii_needles):
+                return
         shortest = min(len(n) for n in self._digits)
         for m in _DIGIT_GROUP.finditer(text):
             group = m.group()

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 
 from sluicegate.core.privacy.tokens import (
-    CAP_TOKEN,
     TOKEN,
     TOKEN_ENDING,
     LedRule,
     WordLedScan,
+    capitalised_in,
     case_counts,
     first_runs,
     lead,
@@ -416,7 +416,7 @@ def name_end(text: str, pos: int) -> int:
 
 def mixed_case_candidates(text: str, ctx: NameContext) -> list[re.Match[str]]:
     """In mixed-case text only capitalised tokens, or tokens in a name context, can be names."""
-    caps = list(CAP_TOKEN.finditer(text))
+    caps = capitalised_in(text)
     found = dict(zip(map(_START, caps), caps, strict=True))
     plain = len(found)  # while nothing joins, the capitalised tokens are the answer, in order
     for pos in ctx.title | ctx.weak_title | ctx.relation | ctx.role_before:
@@ -441,5 +441,6 @@ _START = re.Match.start
 
 # A lower-case surname particle before a capitalised word (literal first letters: fast skip).
 _PARTICLE = re.compile(
-    r"(?:de|van|von|der|den|da|di|du|la|le|del|della|dos|das|ten|ter)\b(?=[ \t][A-Za-z])"
+    trie("de van von der den da di du la le del della dos das ten ter".split())  # noqa: SIM905
+    + r"\b(?=[ \t][A-Za-z])"
 )

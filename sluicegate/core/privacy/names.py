@@ -18,6 +18,8 @@ from __future__ import annotations
 import heapq
 import re
 from bisect import bisect_left
+from itertools import compress, count
+from operator import not_
 
 from sluicegate.core.privacy.findings import Finding, Kind
 from sluicegate.core.privacy.gazetteer import place_names
@@ -45,13 +47,13 @@ from sluicegate.core.privacy.places import GATES as PLACE_GATES
 from sluicegate.core.privacy.places import RULES as PLACE_RULES
 from sluicegate.core.privacy.places import PlaceRecognizer
 from sluicegate.core.privacy.tokens import (
-    TOKEN,
     TOKEN_ENDING,
     WordLedScan,
     case_counts,
     folded,
     no_case_signal,
     sentence_start,
+    tokens_in,
 )
 
 #: What follows the apostrophe of a contraction ("I'm", "we'll"), never of a name ("O'Brien").
@@ -84,6 +86,9 @@ _WORD = re.Match.group
 #: The word-led context regexes of names and places, found with one scan of each note.
 _LED = WordLedScan([*RULES, *PLACE_RULES], {**GATES, **PLACE_GATES})
 
+#: Distinct words remembered per note style before the memo starts afresh.
+_ALONE_MAX = 100_000
+
 __all__ = ["NameRecognizer", "given_names", "is_common_word", "surnames", "warm"]
 
 
@@ -103,8 +108,12 @@ class NameRecognizer:
         self._gazetteer_words = frozenset(w for n in place_names() for w in n.split())
         # Common words that are no name at all: rejected before any context is consulted.
         self._plain = (self._common - self._given - self._surnames) - self._places
+        #: The same without one-letter words, which stay as initials.
+        self._plain_words = frozenset(w for w in self._plain if len(w) != 1)
         # In an all-caps note a word out of context may be a name only if it is one of these.
         self._shouted_candidates = self._given | self._places | (self._surnames - self._common)
+        # Per note style (mixed, all-caps, all-lower): word -> ``_rejected_alone(word)``.
+        self._alone: tuple[dict[str, bool], ...] = ({}, {}, {})
 
     def find(self, text: str) -> list[Finding]:
         """Names (Kind.NAME) and places (Kind.LOCATION), possibly overlapping."""
@@ -113,33 +122,32 @@ class NameRecognizer:
         low_text = folded(text)
         led = _LED.run(low_text)
         ctx = NameContext(text, low_text, led, counts)
-        plain = self._plain
         states: list[Finding] = []
         accepted: list[bool] = []
         if nocase:
-            all_tokens = list(TOKEN.finditer(text))
-            lows = list(map(str.lower, map(_WORD, all_tokens)))  # C loops, not Python ones
+            # Every loop over all tokens below runs in C (map, compress), not in Python.
+            all_tokens = tokens_in(text)
+            lows = list(map(str.lower, map(_WORD, all_tokens)))
             # Only words of some place name go to the gazetteer.
-            first = self._gazetteer_words
-            place_tokens = [m for m, low in zip(all_tokens, lows, strict=True) if low in first]
+            in_gazetteer = list(map(self._gazetteer_words.__contains__, lows))
+            place_tokens = list(compress(all_tokens, in_gazetteer))
+            place_lows = list(compress(lows, in_gazetteer))
             # An ordinary word is never a name, whatever its context: drop those first
             # (initials stay: "VICTOR E. HALVORSEN").
-            kept = [
-                (m, low)
-                for m, low in zip(all_tokens, lows, strict=True)
-                if len(low) == 1 or low not in plain
-            ]
-            tokens = [m for m, _ in kept]
+            keep = list(map(not_, map(self._plain_words.__contains__, lows)))
+            tokens = list(compress(all_tokens, keep))
+            kept_lows = list(compress(lows, keep))
             if ctx.lower_note:
-                accepted = self._decide_lower_note(text, kept, ctx, states)
+                accepted = self._decide_lower_note(text, tokens, kept_lows, ctx, states)
             else:
-                accepted = self._decide_shouted(text, tokens, [low for _, low in kept], ctx, states)
+                accepted = self._decide_shouted(text, tokens, kept_lows, ctx, states)
         else:
             tokens = mixed_case_candidates(text, ctx)
             words = list(map(_WORD, tokens))
             lows = list(map(str.lower, words))
-            first = self._gazetteer_words
-            place_tokens = [m for m, low in zip(tokens, lows, strict=True) if low in first]
+            in_gazetteer = list(map(self._gazetteer_words.__contains__, lows))
+            place_tokens = list(compress(tokens, in_gazetteer))
+            place_lows = list(compress(lows, in_gazetteer))
             accepted = self._decide_mixed(text, tokens, words, lows, ctx, states)
         # Grow confirmed names over adjacent name-like tokens and initials, both ways.
         if any(accepted):
@@ -152,7 +160,7 @@ class NameRecognizer:
             if ok
         ]
         out.extend(states)
-        out.extend(self._places_finder.find(text, low_text, place_tokens, nocase, led))
+        out.extend(self._places_finder.find(text, low_text, place_tokens, nocase, led, place_lows))
         return out
 
     def _grow(
@@ -207,61 +215,57 @@ class NameRecognizer:
         context can be one. That test needs only the word, so one comprehension
         picks the few tokens worth the full decision (``_is_name``, in text order).
         """
-        common, maybe = self._common, self._shouted_candidates
-        picked = {
-            j
-            for j, low in enumerate(lows)
-            if low in maybe or "-" in low or ("'" in low and low not in common)
-        }
-        picked |= _at_context(tokens, ctx)
-        accepted = [False] * len(tokens)
-        for j in sorted(picked):
-            accepted[j] = self._is_name(text, tokens[j], True, ctx, states)
-        return accepted
+        picked = self._picked_by_word(lows)
+        context = _at_context(tokens, ctx)
+        return self._decide(text, tokens, sorted(picked | context), context, True, ctx, states)
+
+    def _picked_by_word(self, lows: list[str]) -> set[int]:
+        """Indices of the tokens of a note without case that their word alone lets through:
+        a known name or place, a joined word, a rare word with an apostrophe."""
+        picked = set(compress(count(), map(self._shouted_candidates.__contains__, lows)))
+        # Joined words are few: test each distinct one, then find its tokens in C.
+        common = self._common
+        joined = {low for low in set(lows) if "-" in low or ("'" in low and low not in common)}
+        if joined:
+            picked.update(compress(count(), map(joined.__contains__, lows)))
+        return picked
 
     def _decide_lower_note(
         self,
         text: str,
-        kept: list[tuple[re.Match[str], str]],
+        tokens: list[re.Match[str]],
+        lows: list[str],
         ctx: NameContext,
         states: list[Finding],
     ) -> list[bool]:
         """As ``_decide_shouted`` for an all-lower-case note, where a non-English word or a
-        word right after a given name ("consult with patty quillane") may be one too."""
-        given, sur, places = self._given, self._surnames, self._places
-        starts, ends = ctx.starts, ctx.ends
-        after_given = -1  # where a word right after a given name would start
-        common = self._common
-        accepted: list[bool] = []
-        for m, low in kept:
-            start, end = m.span()
-            if (
-                low in common
-                and low not in given
-                and low not in places
-                and start not in starts
-                and end not in ends
-                and "-" not in low
-            ):
-                # A frequent word that is also a surname ("will", "see", "care"): without
-                # context no rule takes it, so skip the full decision.
-                accepted.append(False)
-            elif (
-                low in given
-                or low in sur
-                or low in places
-                or start in starts
-                or end in ends
-                or not m.group().isascii()
-                or start == after_given
-                or "-" in low
-                or "'" in low
-            ):
-                accepted.append(self._is_name(text, m, True, ctx, states))
-            else:
-                accepted.append(False)
-            after_given = end + 1 if low in given else -1
-        return accepted
+        word right after a given name ("consult with patty quillane") may be one too.
+
+        Not those among the frequent words that are no given name or place ("will", "see",
+        "care": surnames too, but without context no rule takes them).
+        """
+        picked = self._picked_by_word(lows)
+        given = self._given
+        extra = [
+            j
+            for j in compress(count(1), map(given.__contains__, lows))
+            if j < len(tokens) and tokens[j].start() == tokens[j - 1].end() + 1
+        ]
+        if not text.isascii():
+            extra.extend(j for j, m in enumerate(tokens) if not m.group().isascii())
+        common, places = self._common, self._places
+        picked.update(
+            j
+            for j in extra
+            if not (
+                lows[j] in common
+                and lows[j] not in given
+                and lows[j] not in places
+                and "-" not in lows[j]
+            )
+        )
+        context = _at_context(tokens, ctx)
+        return self._decide(text, tokens, sorted(picked | context), context, True, ctx, states)
 
     def _decide_mixed(
         self,
@@ -299,14 +303,118 @@ class NameRecognizer:
             ):
                 continue  # an abbreviation in mixed-case text ("BP", "CXR")
             picked.add(j)
+        return self._decide(text, tokens, sorted(picked), context, False, ctx, states)
+
+    def _decide(
+        self,
+        text: str,
+        tokens: list[re.Match[str]],
+        picked: list[int],
+        context: set[int],
+        nocase: bool,
+        ctx: NameContext,
+        states: list[Finding],
+    ) -> list[bool]:
+        """``_is_name`` of the ``picked`` tokens (in text order); False for the others.
+
+        Most picked tokens stand in no name context, and most of those are rejected by
+        their word alone: ``_rejected_alone`` answers that once per distinct word.
+        """
         accepted = [False] * len(tokens)
-        for j in sorted(picked):
-            accepted[j] = self._is_name(text, tokens[j], False, ctx, states)
+        family = ctx.family_after
+        alone = self._alone[(ctx.lower_note + 1) if nocase else 0]
+        for j in picked:
+            m = tokens[j]
+            if j not in context and m.end() not in family:
+                word = m.group()
+                rejected = alone.get(word)
+                if rejected is None:
+                    rejected = self._remember(alone, word, nocase, ctx.lower_note)
+                if rejected:
+                    continue
+            accepted[j] = self._is_name(text, m, nocase, ctx, states)
         return accepted
+
+    def _remember(self, alone: dict[str, bool], word: str, nocase: bool, lower_note: bool) -> bool:
+        if len(alone) >= _ALONE_MAX:
+            alone.clear()  # a bound on memory; the answers are cheap to recompute
+        rejected = alone[word] = self._rejected_alone(word, nocase, lower_note)
+        return rejected
+
+    def _rejected_alone(self, word: str, nocase: bool, lower_note: bool) -> bool:
+        """Does ``_is_name`` reject ``word`` (and report no state) wherever no context is?
+
+        "No context": the token starts at none of ``ctx.starts``, ends at none of
+        ``ctx.ends`` nor ``ctx.family_after``. This follows ``_is_name`` step by step
+        with every position test false; where the answer would depend on the text
+        around the word (a visit verb after it, a sentence start), it says False:
+        ``_is_name`` must decide.
+        """
+        low = word.lower()
+        common = low in self._common
+        if common and word.islower() and low not in self._given and low not in self._surnames:
+            return True
+        if low.endswith("'s"):
+            low = low[:-2]
+        if len(low) < 2 or low in KIN_SET or low in TITLES:
+            return True
+        known = self._known(low)
+        if low in self._places:
+            return not (word[0].isupper() or nocase)  # else reported as a state
+        capital = word[0].isupper() and (not nocase or (lower_note and not word.isupper()))
+        stop = low in self._stop
+        if low in self._given and not stop and low not in NOT_AFTER_TITLE:
+            return False  # "bill called": VISIT_AFTER reads the text after it
+        if not known and "-" in low:
+            head, _, tail = low.partition("-")
+            if head in KIN_SET and (
+                tail in self._given or self._lex.rare(tail, tail in self._stop)
+            ):
+                return False  # "DAUGHTER-TAMSIN"
+        if (
+            capital
+            and known
+            and not common
+            and not stop
+            and not word.isupper()
+            and (low in self._given or not self._lex.wordy(low))
+        ):
+            return False  # CONTACT_END reads the text before it
+        if stop or common:
+            return True
+        if not known:
+            if capital and not word.isascii() and word[0].isupper() and not word.isupper():
+                return False
+            if (capital and not nocase) or (lower_note and word.islower() and len(low) > 4):
+                return not self._lex.rare(low, False)  # else _after_given_name reads the text
+            return True
+        if nocase:
+            if lower_note and word[0].isupper() and not word.isupper():
+                return False  # sentence_start reads the text
+            return low not in self._pure
+        if not word[0].isupper() or (word.isupper() and len(low) <= 4):
+            return True
+        return low not in self._given and self._lex.wordy(low)
+
+    def _known(self, low: str) -> bool:
+        """A given name or surname, also "O'Brien" (census: OBRIEN) and "Smith-Jones"."""
+        if low in self._given or low in self._surnames:
+            return True
+        if "'" in low or "-" in low:
+            # "O'Brien", "Smith-Jones"; not "I'm", "con't".
+            flat = low.replace("'", "")
+            return (low[:2] in {"o'", "d'"} and flat in self._surnames) or (
+                "-" in low
+                and all(
+                    len(p) > 2 and (p in self._surnames or p in self._given) for p in low.split("-")
+                )
+            )
+        return False
 
     def _is_name(
         self, text: str, m: re.Match[str], nocase: bool, ctx: NameContext, states: list[Finding]
     ) -> bool:
+        """Is the token ``m`` a name by itself? Keep ``_rejected_alone`` in step with it."""
         word = m.group()
         low = word.lower()
         common = low in self._common
@@ -319,16 +427,7 @@ class NameRecognizer:
         if low in KIN_SET or low in TITLES:
             return False  # "GUARDIAN: Niece, Patricia"
         start = m.start()
-        known = low in self._given or low in self._surnames
-        if not known and ("'" in low or "-" in low):
-            # "O'Brien" (census: OBRIEN), "Smith-Jones"; not "I'm", "con't".
-            flat = low.replace("'", "")
-            known = (low[:2] in {"o'", "d'"} and flat in self._surnames) or (
-                "-" in low
-                and all(
-                    len(p) > 2 and (p in self._surnames or p in self._given) for p in low.split("-")
-                )
-            )
+        known = self._known(low)
         if low in self._places:
             if word[0].isupper() or nocase:  # a state, reported as a place
                 states.append(Finding(start, m.end(), Kind.LOCATION, "dictionary"))

@@ -108,10 +108,16 @@ def short_date_check(m: re.Match[str], text: str) -> bool:
     ):
         return False  # "1/2 NS", "3/4 of the tab"; but "seen on 1/3, when"
     first, second = (int(x) for x in m.group().split("/")[:2])
+    score = _SCORE_BEFORE.search(text, max(0, m.start() - 12), m.start())
+    if score and int(score.group("d")) == second:
+        return False  # "strength 3/5 to 5/5", "pain 2/10 to 7/10": one scale
     if second in (5, 10) and first <= 10 and m.group()[0] != "0":  # "04/10" is a date
         # "5/10" pain, "5/5" strength or pressure support: a date only after a
         # date word ("on 5/10"), and not in a ventilator context ("on 10/5, 35%").
-        if not _DATE_CONTEXT.search(text, max(0, m.start() - 24), m.start()):
+        if not _DATE_CONTEXT.search(text, max(0, m.start() - 24), m.start()) and not (
+            _EVENT_AFTER.match(text, m.end())
+            and not _SCORE_NEAR.search(text, max(0, m.start() - 40), m.start())
+        ):
             return False
         if _VENT_NEAR.search(text, max(0, m.start() - 40), m.start()) or _VENT_AFTER.match(
             text, m.end()
@@ -128,15 +134,76 @@ def short_date_check(m: re.Match[str], text: str) -> bool:
     return not _NOT_DATE_AFTER.match(text, m.end())
 
 
+# After a date, an event's place or purpose: "arrest 6/5 transferred from", "OR 6/10 for a CABG".
+_EVENT_AFTER = re.compile(
+    r"\s+(?:at|transferred|admitted|discharged|for\s+(?:a|an|the|his|her|surgery))\b", re.I
+)
+_SCORE_NEAR = re.compile(
+    r"\b(?:strength|motor|power|grip|pain|score|scale|mae|moves?|ext\w*|reflex\w*|murmur|sem"
+    r"|gcs|rass|pupils?|perrla?|sats?|ps|peep|bp|hr)\b",
+    re.IGNORECASE,
+)
+
+
+def _one_scale(a: str, b: str) -> bool:
+    """'3/10' and '7/10', '4/5' and '5/5': two scores on one scale, not two dates."""
+    da, db = a.rpartition("/")[2], b.rpartition("/")[2]
+    return da == db and da in ("4", "5", "6", "10")
+
+
+_SCORE_BEFORE = re.compile(r"\b\d{1,2}/(?P<d>4|5|6|10)\s*(?:-|to|or|and|&|thru|through)\s*$")
+
+
 def context_date_check(m: re.Match[str], text: str) -> bool:
     """A date shape with no year check of its own ("09/12-09/14", "12/04.88"): context only."""
-    if any(part in _FRACTIONS for part in re.split(r"-", m.group())):
+    parts = re.split(r"-", m.group())
+    if any(part in _FRACTIONS for part in parts):
         return False  # "rales 1/4-1/2 up"
+    if len(parts) == 2 and _one_scale(parts[0], parts[1]):
+        return False  # "murmur 1/6-3/6"
     if _NOT_DATE_BEFORE.search(text, max(0, m.start() - 14), m.start()):
         return False
     if _VENT_JUST_BEFORE.search(text, max(0, m.start() - 24), m.start()):
         return False
     return not _NOT_DATE_AFTER.match(text, m.end())
+
+
+def range_date_check(m: re.Match[str], text: str) -> bool:
+    """'3/14 to 3/18': two month/day dates, not two scores or fractions ("4/5 to 5/5")."""
+    parts = [m.group("a"), m.group("b")]
+    if _NOT_DATE_BEFORE.search(text, max(0, m.start() - 14), m.start()):
+        return False
+    if _VENT_JUST_BEFORE.search(text, max(0, m.start() - 24), m.start()):
+        return False
+    if _NOT_DATE_AFTER.match(text, m.end()) or _AMOUNT_AFTER.match(text, m.end()):
+        return False
+    if any(p.count("/") == 2 for p in parts):
+        return True  # a year on either side
+    pairs = [tuple(int(x) for x in part.split("/")) for part in parts]
+    if pairs[0][1] == pairs[1][1] and pairs[0][1] in (4, 5, 6, 10):
+        return False  # one scale: "pain 3/10 to 5/10", "strength 4/5-5/5", "murmur 2/6-3/6"
+    if all(part in _FRACTIONS for part in parts):
+        return False  # "1/4 to 1/2 tab"
+    if pairs[0][0] == pairs[1][0] and pairs[0][1] < pairs[1][1]:
+        return True  # one month, days rising: "7/10 to 7/16"
+    scoreish = any(
+        part in _FRACTIONS or (second in (5, 6, 10) and first <= 10 and part[0] != "0")
+        for part, (first, second) in zip(parts, pairs, strict=True)
+    )
+    return not scoreish or bool(_DATE_CONTEXT.search(text, max(0, m.start() - 24), m.start()))
+
+
+def month_year4_check(m: re.Match[str], text: str) -> bool:
+    """'4/2016', '08-1956', '2023-11': a month and a year, not a range ("10-2000 units")."""
+    if _MODEL_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+        return False  # "model 2024-11": a device
+    if "-" not in m.group():
+        return context_date_check(m, text)
+    if _AMOUNT_AFTER.match(text, m.end()):
+        return False
+    if _MEASURE_BEFORE.search(text, max(0, m.start() - 14), m.start()):
+        return False
+    return context_date_check(m, text)
 
 
 def dashed_date_check(m: re.Match[str], text: str) -> bool:
@@ -215,6 +282,10 @@ def year_check(m: re.Match[str], text: str) -> bool:
     if re.match(_UNITS, after, re.IGNORECASE) or after.startswith("+"):
         return False
     value = m.group()
+    if _MODEL_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+        return False  # "Series 2000", "model 1990": a device, not a year
+    if len(value) > 4:  # a span: "2018-2019", "1998-99"
+        return _year_span_check(value, m, text)
     if _LAB_BEFORE.search(text, max(0, m.start() - 16), m.start()):
         return False  # "CK 1940", "BS 1900"
     # 1900-2359 is also a 24-hour clock time: "@ 2000", "from 1900 to 2100".
@@ -236,6 +307,28 @@ def year_check(m: re.Match[str], text: str) -> bool:
     return not re.search(r"[-+x*/=:.]\s?$", before)
 
 
+def _year_span_check(value: str, m: re.Match[str], text: str) -> bool:
+    """'2018-2019': rising by at most 30 years, not a range of times ("1900-2100") or amounts."""
+    first, second = (int(x) for x in re.findall(r"\d+", value))
+    if second < 100:  # "1998-99": after a year word only ("Medtronic 2022-30" is a model)
+        if not _YEAR_BEFORE.search(text, max(0, m.start() - 40), m.start()):
+            return False
+        second += first - first % 100
+    if not 0 < second - first <= 30 or _AMOUNT_AFTER.match(text, m.end()):
+        return False
+    if _LAB_BEFORE.search(text, max(0, m.start() - 16), m.start()):
+        return False
+    clocks = all(v % 100 in (0, 15, 30, 45) and v >= 1900 for v in (first, second))
+    if clocks and not _YEAR_BEFORE.search(text, max(0, m.start() - 40), m.start()):
+        return False  # "1900-2100", "from 2000-2030": times unless a year word comes first
+    return not re.search(r"[-+x*/=:.]\s?$", text[max(0, m.start() - 3) : m.start()])
+
+
+_MODEL_BEFORE = re.compile(
+    r"\b(?:model|series|version|ver|type|mark|mk|gen|generation|system|catalog|cat|lot|ref)"
+    r"\.?\s*(?:no\.?|#)?\s*$",
+    re.IGNORECASE,
+)
 _TIME_AFTER = re.compile(
     r"\s?(?:hrs?|h|hours)\b|\s*(?:-|to|until|till|thru)\s*(?:\d{4}|\d{1,2}:\d{2})\b", re.IGNORECASE
 )
@@ -281,7 +374,10 @@ def national_phone_check(m: re.Match[str], text: str) -> bool:
     """National format ("0688 872 49 99", "04.72.33.18.95"): trunk 0, grouped, 9-12 digits."""
     if re.fullmatch(r"\d{3}-\d{2}-\d{4}", m.group()):
         return False  # the layout of an SSN (the SSN pattern judges it)
-    return 9 <= len(re.sub(r"\D", "", _EXTENSION.sub("", m.group()))) <= 12
+    digits = len(re.sub(r"\D", "", _EXTENSION.sub("", m.group())))
+    if m.group("intl"):  # "0044 20 7946 0958": 00, country code, number
+        return 9 <= digits <= 15 and m.group().count(".") != 1
+    return 9 <= digits <= 12
 
 
 #: Words that never sit between a house number and a street suffix: units, verbs, prepositions.
@@ -351,12 +447,31 @@ _NOT_IN_STREET = frozenset(
         "volume",
         "nsr",
         "wo",
+        "from",
+        "the",
+        "am",
+        "pm",
+        "cm",
+        "mm",
+        "day",
+        "days",
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
     ]
 )
 
 
+_APT_TAIL = re.compile(r",?\s*(?:apt|suite|ste|unit|#)\.?\s*\w+$", re.IGNORECASE)
+
+
 def street_check(m: re.Match[str], text: str) -> bool:
-    inner = m.group().split()[1:-1]
+    """Words between the number and the street type: names, not units, verbs or a sentence end
+    (an apartment after the street type, "Apt. 702", is not between)."""
+    words = m.group().split()
+    core = _APT_TAIL.sub("", m.group()).split()
+    inner = (core if len(core) >= 3 else words)[1:-1]
     if any(w.endswith(".") and len(w) > 2 for w in inner):
         return False  # a sentence ends inside: "5 BEAT RUNS VT. DR."
     words = [w.strip(".,'").lower() for w in inner]
@@ -371,7 +486,7 @@ def phone_check(m: re.Match[str], text: str) -> bool:
     return 7 <= len(digits) <= 15
 
 
-_EXTENSION = re.compile(r"\s?(?:x|ext)\.?\s?\d{1,6}$", re.IGNORECASE)
+_EXTENSION = re.compile(r",?\s?(?:x|ext(?:ension)?|#)\.?\s?\d{1,6}$", re.IGNORECASE)
 _MEASURE_BEFORE = re.compile(
     r"\b(?:svr|pvr|hr|tv|vt|bp|co|ci|temps?|range|in the|plt|wbc|rate|improved to|of)\s*:?\s*$",
     re.IGNORECASE,
@@ -379,10 +494,10 @@ _MEASURE_BEFORE = re.compile(
 
 
 def dashed_phone_check(m: re.Match[str], text: str) -> bool:
-    """555-0100, not a range of values ("SVR 954-1183", "HR 100-112", "IS 850-1500")."""
+    """555-0100 or 555.0100, not a range of values ("SVR 954-1183", "HR 100-112", "IS 850-1500")."""
     if m.group().lstrip("(")[0] in "01":
         return False  # no NANP exchange starts with 0 or 1
-    low, _, high = m.group().strip("()").partition("-")
+    low, _, high = re.sub("[\u2013.]", "-", m.group()).strip("()").partition("-")
     if high.isdigit() and low.isdigit() and int(high) % 50 == 0 and int(low) < int(high):
         return False  # a range ending on a round number: "650-1000 ml", "850-1500"
     if re.match(_UNITS, text[m.end() : m.end() + 8], re.IGNORECASE):
@@ -403,6 +518,51 @@ def zip_after_place_check(m: re.Match[str], text: str) -> bool:
     before = text[max(0, m.start() - 30) : m.start()].split()
     word = before[-1].strip(",").lower() if before else ""
     return word.isalpha() and word not in _NOT_PLACE_WORDS
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+#: U.S. states, territories and military codes; state names and their AP abbreviations.
+_STATES = _words(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH"
+    " NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI AA AE AP FM"
+    " MH PW"
+)
+_STATE_NAMES = _words(
+    "Alabama Alaska Arizona Arkansas California Colorado Connecticut Delaware Florida Georgia"
+    " Hawaii Idaho Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryland Massachusetts"
+    " Michigan Minnesota Mississippi Missouri Montana Nebraska Nevada Ohio Oklahoma Oregon"
+    " Pennsylvania Tennessee Texas Utah Vermont Virginia Washington Wisconsin Wyoming"
+    " Ala. Ariz. Ark. Calif. Colo. Conn. Del. Fla. Ga. Ill. Ind. Kan. Kans. Ky. La. Md. Mass."
+    " Mich. Minn. Miss. Mo. Mont. Neb. Nebr. Nev. Okla. Ore. Pa. Tenn. Tex. Vt. Va. Wash. Wis."
+    " Wyo. N.H. N.J. N.M. N.Y. N.C. N.D. R.I. S.C. S.D. W.Va."
+)
+_STATE_NAMES += ["New Hampshire", "New Jersey", "New Mexico", "New York", "North Carolina"]
+_STATE_NAMES += ["North Dakota", "Rhode Island", "South Carolina", "South Dakota", "West Virginia"]
+_STATE_BEFORE = re.compile(
+    r"\b(?:"
+    + "|".join(
+        re.escape(w)
+        for w in sorted({*_STATES, *_STATE_NAMES, *(n.upper() for n in _STATE_NAMES)}, key=len)[
+            ::-1
+        ]
+    )
+    + r"),?\s+$"
+)
+
+
+def zip_state_check(m: re.Match[str], text: str) -> bool:
+    """'MA 02115', 'Mass. 02115', 'New York, 10001': five digits right after a state."""
+    return _STATE_BEFORE.search(text, max(0, m.start() - 24), m.start()) is not None
+
+
+def zip_before_place_check(m: re.Match[str], text: str) -> bool:
+    """', 33811 Lüneburg': five digits between a comma and a town name, not an amount."""
+    after = text[m.end() : m.end() + 30].split()
+    word = after[0].strip(",.;").lower() if after else ""
+    return word not in _NOT_PLACE_WORDS and not _AMOUNT_AFTER.match(text, m.end())
 
 
 _NOT_PLACE_WORDS = frozenset(
@@ -478,5 +638,42 @@ def lettered_id_check(m: re.Match[str], text: str) -> bool:
 
 
 def labelled_id_check(m: re.Match[str], text: str) -> bool:
-    """An id after a label holds at least three digits ("ID: ABX-48" is infectious disease)."""
-    return sum(c.isdigit() for c in m.group("v")) >= 3
+    """An id after a label holds at least three digits ("ID: ABX-48" is infectious disease),
+    five if it has a dot ("ID: 98.9" is a temperature)."""
+    value = m.group("v")
+    return sum(c.isdigit() for c in value) >= (5 if "." in value else 3)
+
+
+def numbered_id_check(m: re.Match[str], text: str) -> bool:
+    """'Health card no. 0048213': five digits or more after a number word, not a phone
+    number ("contact number 555 0100"), a model or a lot number."""
+    if sum(c.isdigit() for c in m.group("v")) < 5:
+        return False
+    return not _NOT_ID_BEFORE.search(text, max(0, m.start() - 16), m.start())
+
+
+_NOT_ID_BEFORE = re.compile(
+    r"\b(?:pager|beeper|phone|ph|tel|telephone|fax|cell|mobile|contact|call\w*|line|model|lot"
+    r"|catalog|cat|part|version|ver|rev|size|room|rm|bed)\.?\s*$",
+    re.IGNORECASE,
+)
+
+
+def age_check(m: re.Match[str], text: str) -> bool:
+    """'94 F' is an age and a sex; 'T 99 F', 'temp 99F', '97-99 F', '2.99 M' are not."""
+    if not m.group("sex"):
+        return True  # "94 yo", "101-year-old"
+    if text[m.start() - 1 : m.start()] in (".", ",", "/", ":", "-"):
+        return False
+    if _TEMP_BEFORE.search(text, max(0, m.start() - 20), m.start()):
+        return False
+    return not _TEMP_AFTER.match(text, m.end())
+
+
+_TEMP_BEFORE = re.compile(
+    r"(?:\b(?:t|tc|tm|tmax|tmx|temps?|temperature|febrile|afebrile|fever|spiked|oral|rectal"
+    r"|axillary|core|max|to|of|at|up|down|between|from)\b[\s:=]*(?:was|is|of|to)?\s*"
+    r"|[\d.]\s*(?:-|to)\s*)$",
+    re.IGNORECASE,
+)
+_TEMP_AFTER = re.compile(r"\s*(?:\(|ax|axillary|oral|orally|po|pr|rectal|tympanic|temp)", re.I)

@@ -3,7 +3,8 @@
 Each pattern is a compiled regex plus an optional validator from
 ``pattern_checks`` (Luhn, IBAN mod-97, SSN area rules, IP ranges, context
 words); a pattern with a capture group ``v`` reports only that group (e.g. the
-number after "MRN:"). ``find_patterns`` runs them in a few passes through the
+number after "MRN:"), and one with groups ``a`` and ``b`` reports both (the two ends
+of a range, without the "to" between). ``find_patterns`` runs them in a few passes through the
 families of ``pattern_scan``, with exactly the result of one ``finditer`` per
 pattern (``find_patterns_each``, the reference the tests compare it with).
 """
@@ -13,11 +14,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import ahocorasick
 
 from sluicegate.core.privacy.findings import Finding, Kind
 from sluicegate.core.privacy.pattern_checks import (
+    age_check,
     context_date_check,
     dashed_date_check,
     dashed_phone_check,
@@ -31,10 +34,13 @@ from sluicegate.core.privacy.pattern_checks import (
     luhn_check,
     luhn_ok,
     month_alone_check,
+    month_year4_check,
     month_year_check,
     national_phone_check,
+    numbered_id_check,
     ordinal_date_check,
     phone_check,
+    range_date_check,
     short_date_check,
     ssn_check,
     ssn_ok,
@@ -43,6 +49,8 @@ from sluicegate.core.privacy.pattern_checks import (
     year_apostrophe_check,
     year_check,
     zip_after_place_check,
+    zip_before_place_check,
+    zip_state_check,
 )
 from sluicegate.core.privacy.pattern_scan import (
     Family,
@@ -77,10 +85,16 @@ _AFTER_DATE = (
     r"(?:for|at|and|or|to|with|when|after|before|until|in|of|was|were|the|he|she|pt|patient"
     r"|showed|revealed|then)\b"
 )
-_EXT = r"(?:\s?(?:x|ext)\.?\s?\d{1,6})?"  # a telephone extension: "x52247", "ext. 12"
+# A telephone extension: "x52247", "ext. 12", ", extension 4410".
+_EXT = r"(?:,?\s?(?:x|ext(?:ension)?|#)\.?\s?\d{1,6})?"
+# Between the digit groups of a phone number: "-", ".", " ", an en dash, " - ".
+_PSEP = r"(?:[-\u2013.]\s?|\s(?:[-\u2013]\s?)?)"
 _YY = r"(?:[4-9]\d|0\d|1\d)"  # a two-digit year a note would mention: 1940-2019
 _TIME = r"(?:[T ]?\s?\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:\s?[ap]\.?m\.?)?(?:Z|[+-]\d{2}:?\d{2})?)"
 _CLOCK = r"(?:,?\s+(?:at\s+)?\d{1,2}:\d{2}(?::\d{2})?\s?(?:[ap]\.?m\.?)?(?![\w:]))?"
+# A second day closing a range: "March 14-18", "Mar 3 to 9", "14th - 18th".
+_TO = r"(?=\s*[-\u2013tu])\s*(?:-|\u2013|to|through|thru|until|till)\s*"
+_YEAR_OR_YY = r"(?:" + _YEAR + r"|\d{2})"
 
 
 @dataclass(frozen=True)
@@ -181,8 +195,48 @@ _STREET_SUFFIXES += ("tie", "kuja", "polku", "vej", "vænget", "gade", "gatan", 
 _STREET_SUFFIXES += ("straat", "laan", "utca", "út", "ulica", "cesta", "iela", "gatve", "tee")
 
 
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
 def _alternation(words: Iterable[str]) -> str:
     return "(?:" + "|".join(re.escape(w) for w in words) + ")"
+
+
+def _trie(words: Iterable[str]) -> str:
+    """An alternation of many words as a trie, so the engine compares each character once
+    (longest first: "meadows" before "meadow")."""
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for c in word:
+            node = node.setdefault(c, {})
+        node[""] = {}
+    return _trie_node(root)
+
+
+def _trie_node(node: dict[str, Any]) -> str:
+    alts = [re.escape(c) + _trie_node(child) for c, child in sorted(node.items()) if c]
+    if not alts:
+        return ""
+    body = alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+    return f"(?:{body})?" if "" in node else body
+
+
+#: More U.S. street types (USPS suffixes), less those a clinical note uses after a number and a
+#: capitalised word ("6 Minute Walk", "3 Vessel Bypass", "4 Chamber View", "1 Plus Trace",
+#: "14 Day Course", "2 Recent Falls", "Carpal Tunnel", "Blood Stream", "Large Green").
+_STREET_TYPES = _words(
+    "Alley Arcade Bluff Bluffs Brook Brooks Burg Burgs Camp Canyon Cape Causeway Cove Coves"
+    " Creek Crescent Crossing Crossroad Dale Dam Estate Estates Expressway Ferry Fields Flats"
+    " Ford Fords Forest Forge Forges Freeway Garden Gardens Gateway Glen Glens Grove Groves"
+    " Harbor Harbors Haven Heights Hills Inlet Island Islands Isle Key Keys Knoll Knolls Lake"
+    " Lakes Landing Lodge Manor Manors Meadow Meadows Mews Mill Mills Motorway Mountain"
+    " Mountains Orchard Overpass Park Parks Pike Pine Pines Plaza Prairie Ranch Ridge Ridges"
+    " River Shoal Shoals Shore Shores Skyway Springs Spur Spurs Stravenue Summit Throughway"
+    " Track Trafficway Trail Trailer Turnpike Underpass Valley Valleys Viaduct Village"
+    " Villages Ville Vista"
+)
 
 
 _B = r"(?<![\w/.-])"  # left boundary that also refuses to start inside "1.2" or "a/b"
@@ -200,7 +254,7 @@ PATTERNS: tuple[Pattern, ...] = (
         ip_check,
     ),
     _p("ipv6", Kind.IP, r"(?<![\w:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])", ip_check),
-    _p("ssn", Kind.SSN, _B + r"\d{3}(?P<sep>[- ])\d{2}(?P=sep)\d{4}" + _E, ssn_check),
+    _p("ssn", Kind.SSN, _B + r"\d{3}(?P<sep>[- .])\d{2}(?P=sep)\d{4}" + _E, ssn_check),
     _p(
         "ssn-labelled",
         Kind.SSN,
@@ -218,20 +272,22 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "account-labelled",
         Kind.ACCOUNT,
-        r"\b(?:acct|account|routing|aba|policy|member|subscriber|claim)\s*(?:no\.?|number|#|id)?\s*[:#]?\s*(?P<v>[a-z0-9][a-z0-9-]{4,}[a-z0-9])",
+        r"\b(?:acct|account|routing|aba|policy|member|subscriber|claim)\s*(?:no\.?|number|#|id)?"
+        r"\s*[:#]?\s*(?:-\s*)?(?P<v>[a-z0-9](?:[.-]?[a-z0-9]){4,})",
         labelled_id_check,
     ),
     _p(
         "mrn-labelled",
         Kind.ID,
-        r"\b(?:mrn|mr#|mr no\.?|med(?:ical)? ?rec(?:ord)?(?: ?(?:no\.?|number|#))?"
+        r"\b(?:mrn|mr ?#|mr\.? ?no\.?|med(?:ical)?\.? ?rec(?:ord)?\.?(?: ?(?:no\.?|number|#))?"
         r"|acc(?:ession)?(?: ?(?:no\.?|number|#)|#)"
-        r"|patient ?id|pt ?id|unit ?no\.?|case ?(?:no\.?|#)|id ?(?:no\.?|#|:)|visit ?(?:no\.?|#|id)"
+        r"|(?:patient|pt\.?) ?id|unit ?no\.?|case ?(?:no\.?|#)|id ?(?:no\.?|#|:)"
+        r"|visit ?(?:no\.?|#|id)"
         r"|encounter ?(?:no\.?|#|id)|specimen ?(?:no\.?|#|id)|order ?(?:no\.?|#)"
         r"|(?:driver'?s? )?licen[cs]e(?: ?(?:no\.?|number|#))?"
         r"|npi|dea|passport ?(?:no\.?|#)?|csn|fin|har|enc(?:ounter)?(?: ?(?:no\.?|#|id))?"
-        r"|hosp(?:ital)? ?(?:no\.?|#)|chart ?(?:no\.?|#)?)(?:\s+(?:is|was))?\s*[:#]?\s*"
-        r"(?P<v>(?=[a-z0-9-]*\d)[a-z0-9][a-z0-9-]{2,}(?: \d{3,8}\b)?)",
+        r"|hosp(?:ital)? ?(?:no\.?|#)|chart ?(?:no\.?|#)?)(?:\s+(?:is|was))?\s*[:#]?\s*(?:-\s*)?"
+        r"(?P<v>(?=[a-z0-9.-]*\d)[a-z0-9](?:[.-]?[a-z0-9]){2,}(?: \d{3,8}\b)?)",
         labelled_id_check,
     ),
     _p("long-number", Kind.ID, _B + r"\d{7,}" + _E),
@@ -239,7 +295,8 @@ PATTERNS: tuple[Pattern, ...] = (
         "phone-labelled",
         Kind.PHONE,
         r"\b(?:phone|ph|tel|telephone|fax|pager|beeper|cell|mobile|home|work|desk|office|contact"
-        r"|registered|number|call(?:ed)?(?:\s+(?:me|him|her|us|them))?(?:\s+(?:on|at))?|at)"
+        r"|registered|number|call(?:ed)?(?:\s+(?:me|him|her|us|them))?(?:\s+(?:on|at))?|at"
+        r"|call\s?back|line|switchboard|[tpfmhcw](?=\s?:))"
         r"\s*[:#.]?\s*(?:no\.?|number|#)?(?:\s+(?:is|was))?\s*[:#]?\s*"
         r"(?P<v>\+?\(?\d[\d() .-]{5,}\d)",
         phone_check,
@@ -255,8 +312,16 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "id-hash",
         Kind.ID,
-        r"#(?<![\w#]#)\s?(?P<v>[a-z]{0,2}\d{2,}(?:[ -]\d{2,}){0,3})\b",
+        r"#(?<![\w#]#)\s?(?::\s?|-\s)?(?P<v>[a-z]{0,2}\d{2,}(?:[ .-]\d{2,}){0,3})\b",
         hash_id_check,
+    ),
+    # "Health card no. 0048213", "Document ID - 684401": any label ending in a number word.
+    _p(
+        "id-numbered",
+        Kind.ID,
+        r"\b(?:no[.:#]|nr\b\.?|num\b\.?|number\b|id\b)\s*[:#]?\s*(?:-\s*)?"
+        r"(?P<v>(?=[a-z0-9.-]*\d)[a-z0-9](?:[.-]?[a-z0-9]){3,}(?: \d{3,8}\b){0,2})",
+        numbered_id_check,
     ),
     _p(
         "id-lettered",
@@ -276,12 +341,13 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "phone-nanp",
         Kind.PHONE,
-        r"(?<![\w/.])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]?\d{4}(?:\s?(?:x|ext)\.?\s?\d{1,6})?(?![\w/-])",
+        r"(?<![\w/.])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}(?:" + _PSEP + r"|/(?=\d{3}-\d{4})))"
+        r"\d{3}" + _PSEP + r"?\d{4}" + _EXT + r"(?![\w/-])",
     ),
     _p(
         "phone-dashed",
         Kind.PHONE,
-        r"(?<![\w/.-])(?:\d{3}|\(?\d{6}\)?)-\d{4}" + _EXT + r"(?![\w/-]|\.\d)",
+        r"(?<![\w/.-])(?:\d{3}[-\u2013.]|\(?\d{6}\)?[-\u2013])\d{4}" + _EXT + r"(?![\w/-]|\.\d)",
         dashed_phone_check,
     ),
     _p(
@@ -293,9 +359,11 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "phone-national",
         Kind.PHONE,
-        r"(?<![\w.+/-])0\d{1,4}(?P<sep>[ .-])\d{2,7}(?:(?P=sep)\d{2,4}){0,3}"
-        + _EXT
-        + r"(?![\w/]|[-.]\d)",
+        # "0044 20 7946 0958", "00 33 1 42 68 53 00": the international prefix written 00
+        r"(?<![\w.+/-])(?:(?<!\d[ .-])(?P<intl>00)\s?[1-9]\d{0,2}[\s.-]\(?\d{1,5}\)?"
+        r"(?:[\s.-]\d{1,5}){1,6}"
+        r"|(?:0\d{1,4}(?P<sep>[ .-])|\(0\d{1,4}\)(?P<sp>[ .-]?))\d{2,8}"
+        r"(?:(?:(?P=sep)|(?P=sp))\d{2,4}){0,3})" + _EXT + r"(?![\w/]|[-.]\d)",
         national_phone_check,
     ),
     _p(
@@ -309,7 +377,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "phone-intl",
         Kind.PHONE,
-        r"(?<!\w)\+\d{1,3}(?:[\s.-]?\(?\d{1,5}\)?){2,5}(?:\s?(?:x|ext)\.?\s?\d{1,6})?(?!\w)",
+        r"(?<!\w)\+\d{1,3}(?:[\s.-]?\(?\d{1,5}\)?){2,7}" + _EXT + r"(?!\w)",
         phone_check,
     ),
     _p(
@@ -358,10 +426,17 @@ PATTERNS: tuple[Pattern, ...] = (
         Kind.DATE,
         r"\b"
         + _MONTH
-        + r"\.?\s+"
+        + r"\.?,?\s+(?:the\s+)?"
         + _DAY
         + _ORD
-        + r"?(?:,?\s+(?:of\s+)?(?:"
+        + r"?(?:"
+        + _TO
+        + r"(?:"
+        + _MONTH
+        + r"\.?\s+)?"
+        + _DAY
+        + _ORD
+        + r"?(?![\d/:]|\.\d))?(?:,?\s+(?:of\s+)?(?:"
         + _YEAR
         + r"|'\d{2}))?\b"
         + _CLOCK,
@@ -372,7 +447,11 @@ PATTERNS: tuple[Pattern, ...] = (
         r"\b"
         + _DAY
         + _ORD
-        + r"?(?:\s+of)?[\s-]+"
+        + r"?(?:"
+        + _TO
+        + _DAY
+        + _ORD
+        + r"?)?(?:\s+of)?[\s-]+"
         + _MONTH
         + r"(?![a-z])\.?(?:[,\s-]+(?:"
         + _YEAR
@@ -386,11 +465,64 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "date-month-year4",
         Kind.DATE,
-        r"(?<![\w/.-])" + _MON_NUM + r"/" + _YEAR + r"(?![\w/]|\.\d)",
-        context_date_check,
+        r"(?<![\w/.-])(?:" + _MON_NUM + r"/" + _YEAR + r"(?![\w/]|\.\d)"
+        # "08-1956", "2023-11": a month and a four-digit year joined by a dash
+        r"|(?:" + _MON_NUM + r"-" + _YEAR + r"|" + _YEAR + r"-(?:0[1-9]|1[0-2]))(?![\w/-]|\.\d))",
+        month_year4_check,
     ),
     _p("date-mon-dash", Kind.DATE, r"\b" + _MONTH + r"-\d{1,2}(?![\w/-]|\.\d)"),
-    _p("date-month-year", Kind.DATE, r"\b" + _MONTH + r"\.?,?\s+(?:of\s+)?" + _YEAR + r"\b"),
+    _p(
+        "date-month-year",
+        Kind.DATE,
+        r"\b" + _MONTH + r"\.?(?:,?\s+(?:of\s+)?|-)(?:" + _YEAR + r"\b|['\u2019]\d{2}\b(?!'))",
+    ),
+    # "7/Sep/1953", "Jun./7/1976", "Mar.-20-1979", "1926-Feb-21", "2026 JUN 20".
+    _p(
+        "date-text-sep-d",
+        Kind.DATE,
+        _DATE_B
+        + r"(?:"
+        + _DAY
+        + r"(?P<s1>[/.-])(?=[a-z])"
+        + _MONTH
+        + r"\.?(?P=s1)"
+        + _YEAR_OR_YY
+        + r"|"
+        + _YEAR
+        + r"(?P<s2>[/.\- ])(?=[a-z])"
+        + _MONTH
+        + r"\.?(?P=s2)"
+        + _DAY
+        + r")(?![\w/]|\.\d)",
+    ),
+    _p(
+        "date-text-sep-m",
+        Kind.DATE,
+        r"\b" + _MONTH + r"\.?(?P<s>[/-])" + _DAY + r"(?P=s)" + _YEAR_OR_YY + r"(?![\w/]|\.\d)",
+    ),
+    # "3/14 to 3/18", "7/12/1961-7/19/1961", "3/14 through 3/18/2021": two dates (a, b).
+    _p(
+        "date-numeric-range",
+        Kind.DATE,
+        _DATE_B
+        + r"(?P<a>"
+        + _MON_NUM
+        + r"/"
+        + _DAY
+        + r"(?:/"
+        + _YEAR_OR_YY
+        + r")?)"
+        + _TO
+        + r"(?P<b>"
+        + _MON_NUM
+        + r"/"
+        + _DAY
+        + r"(?:/"
+        + _YEAR_OR_YY
+        + r")?)"
+        + _E,
+        range_date_check,
+    ),
     _p(
         "date-ordinal",
         Kind.DATE,
@@ -437,7 +569,17 @@ PATTERNS: tuple[Pattern, ...] = (
         month_year_check,
     ),
     _p("decade", Kind.DATE, r"\b(?:19|20)\d0'?s\b"),
-    _p("year", Kind.DATE, r"(?<![\w/.,-])" + _YEAR + r"(?![\w/-]|\.\d|,\d)", year_check),
+    _p(
+        "year",
+        Kind.DATE,
+        # "2019", and a span of years: "2018-2019", "1998-99"
+        r"(?<![\w/.,-])"
+        + _YEAR
+        + r"(?:\s?[-\u2013]\s?(?:"
+        + _YEAR
+        + r"|\d{2}))?(?![\w/-]|\.\d|,\d)",
+        year_check,
+    ),
     _p(
         "year-short",
         Kind.DATE,
@@ -452,7 +594,11 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "age-over-89",
         Kind.AGE,
-        r"\b(?P<v>(?:9\d|1[0-4]\d))(?:\s*|-)(?:(?:y/?o|yo|yrs?|years?|year-old)\b|y\.\s?o\b\.?)",
+        r"\b(?P<v>(?:9\d|1[0-4]\d))(?:(?:\s*|-)(?:(?:y/?o|yo[mf]?|yrs?|years?|year-old)\b"
+        r"|y\.\s?o\b\.?|y[mf]?(?![\w/'.-]))"
+        # "94 F", "(101M)": an age and a sex, not a temperature ("T 99 F")
+        r"|(?P<sex>\s?(?-i:[MF]))(?![\w/'.%-]))",
+        age_check,
     ),
     _p(
         "age-stated",
@@ -466,7 +612,9 @@ PATTERNS: tuple[Pattern, ...] = (
         "street-address",
         Kind.LOCATION,
         r"(?<![./:-])\b\d{1,6}\s+(?:[A-Z0-9][A-Za-z0-9'.-]*\s+){1,4}(?i:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln"
-        r"|court|ct|way|place|pl|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq)\b\.?"
+        r"|court|ct|way|place|pl|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|square|sq|"
+        + _trie(w.lower() for w in _STREET_TYPES)
+        + r")\b\.?"
         r"(?i:,?\s*(?:apt|suite|ste|unit|#)\.?\s*\w+)?",
         street_check,
         0,
@@ -513,22 +661,34 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "zip-in-address",
         Kind.LOCATION,
-        r"\b(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY"
-        r"|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY),?\s+(?P<v>\d{5}(?:-\d{4})?)\b",
-        None,
+        # "MA 02115", "Mass. 02115", "New York, 10001": the state is checked before the ZIP
+        r"(?<=\s)\d{5}(?:-\d{4})?\b",
+        zip_state_check,
         0,
     ),
     _p("zip-plus4", Kind.LOCATION, _B + r"\d{5}-\d{4}" + _E),
     _p(
         "zip-after-place",
         Kind.LOCATION,
-        r"(?<=[^\W\d_][ \t])\d{5}(?=[ \t]*(?:[.,;)\r\n]|\Z))",
+        r"(?<=[^\W\d_][ \t])\d{5}(?:-\d{4})?(?=[ \t]*(?:[.,;)\r\n]|\Z)"
+        r"|[ \t]+(?:and|or|tel|phone|ph|fax|usa|u\.s\.a?)\b)",
         zip_after_place_check,
+    ),
+    # "Weg 691, 33811 Lüneburg": the postcode written before the town, after a comma.
+    _p(
+        "zip-before-place",
+        Kind.LOCATION,
+        r"(?<=,[ \t])\d{5}(?=[ \t]+[A-ZÀ-Þ](?:[a-zß-ÿ]{2,}|[A-ZÀ-Þ]{2,}))",
+        zip_before_place_check,
+        0,
     ),
     _p(
         "zip-labelled",
         Kind.LOCATION,
-        r"\b(?:zip|zip code|postal code|postcode)\s*:?\s*(?P<v>\d{5}(?:-\d{4})?)\b",
+        r"\b(?:zip|zip code|postal code|postcode|post code|postal)(?:\s+(?:is|was))?\s*[:#]?\s*"
+        # U.S., and the shapes of other countries' codes: "3520", "53-320", "394 13", "K1A 0B1"
+        r"(?P<v>\d{5}(?:-\d{3,4})?|\d{2,4}(?:[ -]\d{2,3})?|[a-z]\d[a-z] ?\d[a-z]\d"
+        r"|[a-z]{1,2}\d[a-z\d]? ?\d[a-z]{2})\b",
     ),
 )
 
@@ -561,10 +721,14 @@ DIGIT_LED = frozenset(
         "age-over-89",
         "date-compact-text",
         "date-month-year4",
+        "date-text-sep-d",
+        "date-numeric-range",
         "id-dashed",
         "phone-digits-ext",
         "zip-plus4",
         "zip-after-place",
+        "zip-before-place",
+        "zip-in-address",
         "street-address",
         "street-numbered",
     }
@@ -575,11 +739,13 @@ KEYWORD_LED = frozenset(
         "ssn-labelled",
         "account-labelled",
         "mrn-labelled",
+        "id-numbered",
         "phone-labelled",
         "pager",
         "date-text-mdy",
         "date-month-year",
         "date-mon-dash",
+        "date-text-sep-m",
         "date-month-alone",
         "date-ordinal",
         "date-dashed-md",
@@ -632,6 +798,8 @@ _HUNGARIAN_GATE = re.compile(r"[ \t](?:u\.|utca|út|tér|körút)[ \t]")
 #: pattern. Only the fast path uses them, so the tests comparing it with
 #: ``find_patterns_each`` check them too.
 GATES: dict[str, Callable[[str], bool]] = {
+    # most "@" in notes are "@ 2000", not addresses; the "@" first lets the engine skip ahead
+    "email": _search_gate(r"@(?<=[\w.+-]@)[\w-]"),
     "ipv6": _search_gate(r":[0-9a-f]{0,4}:", re.IGNORECASE),
     "street-hungarian": lambda text: (
         any(w in text for w in ("u.", "utca", "út", "tér"))
@@ -645,7 +813,6 @@ GATES: dict[str, Callable[[str], bool]] = {
 #: requires a digit run that every match of its pattern begins.
 DIGIT_GATES: dict[str, re.Pattern[str]] = {
     "iban": re.compile(r"(?<=[A-Z]{2})\d\d"),  # "DE89..."
-    "zip-in-address": re.compile(r"(?<=\s)\d{5}"),  # "MA 02115"
     "id-lettered": re.compile(r"\d{5}"),  # "ACC7730192", "S21-40917"
 }
 
@@ -727,6 +894,10 @@ def _run(pat: Pattern, text: str, low: str, out: list[Finding]) -> None:
 
 def _emit(pat: Pattern, m: re.Match[str], text: str, out: list[Finding]) -> None:
     if pat.check is not None and not pat.check(m, text):
+        return
+    if "a" in pat.regex.groupindex:  # a range: its two ends, not the word between
+        out.append(Finding(m.start("a"), m.end("a"), pat.kind, "pattern"))
+        out.append(Finding(m.start("b"), m.end("b"), pat.kind, "pattern"))
         return
     group = next((g for g in ("v", "w") if g in pat.regex.groupindex and m.group(g)), None)
     if group is not None:

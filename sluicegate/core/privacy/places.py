@@ -11,6 +11,8 @@ with its number ("to Kestrelmoor 4").
 from __future__ import annotations
 
 import re
+from itertools import compress, count, islice
+from operator import add
 
 from sluicegate.core.privacy.findings import Finding, Kind
 from sluicegate.core.privacy.gazetteer import place_names, place_prefixes
@@ -26,6 +28,7 @@ from sluicegate.core.privacy.tokens import (
     trie,
 )
 
+_WORD = re.Match.group
 _HOSPITAL_SUFFIX = re.compile(
     r"(?=[hmcrnivs])\b(?:hospital|hosp|medical center|med ctr|medical centre|clinic|"
     r"rehab(?:ilitation)?|nursing home|health center|healthcare|infirmary|hospice|memorial|"
@@ -249,7 +252,20 @@ _ACRONYM_PLACE = re.compile(
 )
 # Its two branches apart: the first led by a word (in ``RULES``), the second by a sign.
 _ACRONYM_AFTER_WORD = re.compile(r"\b(?:to|at|from|into|by|of|per)" + _ACRONYM_TAIL)
-_ACRONYM_AFTER_SIGN = re.compile(r"(?:@|->?)" + _ACRONYM_TAIL)
+# The sign branch itself as two regexes, each led by one literal character: the engine
+# skips ahead to such a character fast, but tries a set of two at every position.
+_ACRONYM_AFTER_AT = re.compile(r"@" + _ACRONYM_TAIL)
+_ACRONYM_AFTER_ARROW = re.compile(r"->?" + _ACRONYM_TAIL)
+
+
+def acronyms_after_signs(low_text: str) -> list[re.Match[str]]:
+    """The matches of ``(?:@|->?)`` + ``_ACRONYM_TAIL`` in ``low_text``, in order."""
+    arrows = list(_ACRONYM_AFTER_ARROW.finditer(low_text))
+    if "@" not in low_text:
+        return arrows
+    return leftmost(_ACRONYM_AFTER_AT.finditer(low_text), arrows)
+
+
 # The town after a street line: "31 Seneca Place, Marshland", "Farnell Street, LOOMBAH".
 _STREET_SUFFIXES = frozenset(
     [
@@ -282,8 +298,8 @@ _STREET_SUFFIXES = frozenset(
 )
 # Street words written with a capital (literal first letters: the engine skips ahead fast).
 _STREET_WORD = re.compile(
-    r"(?:Street|Avenue|Road|Lane|Drive|Boulevard|Terrace|Crescent|Close|Court|Place|Square"
-    r"|Parkway|Highway)\b"
+    r"(?:S(?:treet|quare)|Avenue|Road|Lane|Drive|Boulevard|Terrace|C(?:rescent|lose|ourt)"
+    r"|P(?:lace|arkway)|Highway)\b"
 )
 _PROSE_STREETS = frozenset(["Close", "Court", "Place", "Square", "Drive"])
 _HOUSE_AND_STREET = re.compile(
@@ -412,6 +428,15 @@ class PlaceRecognizer:
         self._dictionary = lexicon.dictionary
         self._gazetteer = place_names()
         self._gazetteer_prefixes = place_prefixes()
+        #: Where a gazetteer match can start (see ``_gazetteer_places``): a two-word place or
+        #: prefix, or a one-word place that ``_place_words_ok`` does not always refuse alone.
+        self._two_words = frozenset(
+            w for w in self._gazetteer | self._gazetteer_prefixes if w.count(" ") == 1
+        )
+        self._single = frozenset(
+            w for w in self._gazetteer if " " not in w and not self._refused(w)
+        )
+        self._single_nocase = frozenset(w for w in self._single if not self._refused_nocase(w))
 
     def find(
         self,
@@ -420,12 +445,14 @@ class PlaceRecognizer:
         tokens: list[re.Match[str]],
         nocase: bool,
         led: dict[str, list[re.Match[str]]] | None = None,
+        lows: list[str] | None = None,
     ) -> list[Finding]:
         """Places in ``text``; ``low_text`` is ``tokens.folded(text)``, where the case-blind
         regexes of this module run (without IGNORECASE, about twice as fast).
 
         ``led`` holds the matches of ``RULES`` in ``low_text`` when the caller scanned them
-        already; otherwise they are scanned here.
+        already; otherwise they are scanned here. ``lows`` are the ``tokens`` in lower case
+        when the caller has them.
         """
         if led is None:
             led = _SCAN.run(low_text)
@@ -436,12 +463,14 @@ class PlaceRecognizer:
             context.add(m.end())
             if m.group("prep") or m.group().rstrip().endswith(("city", "town")):
                 moving.add(m.end())  # "home city Station Nord" as strong as "went to"
-        out.extend(self._gazetteer_places(text, tokens, nocase, context))
+        if lows is None:
+            lows = list(map(str.lower, map(_WORD, tokens)))
+        out.extend(self._gazetteer_places(text, tokens, lows, nocase, context))
         for saint in led["saint"]:
             found = self._saint_place(text, saint, nocase)
             if found is not None:
                 out.append(found)
-        acronyms = leftmost(led["acronym"], _ACRONYM_AFTER_SIGN.finditer(low_text))
+        acronyms = leftmost(led["acronym"], acronyms_after_signs(low_text))
         self._institutions(text, nocase, out, acronyms, led["ward"])
         for m in led["university"]:
             place = TOKEN.match(text, m.end())
@@ -609,16 +638,29 @@ class PlaceRecognizer:
                     out.append(place)
 
     def _gazetteer_places(
-        self, text: str, tokens: list[re.Match[str]], nocase: bool, context: set[int]
+        self,
+        text: str,
+        tokens: list[re.Match[str]],
+        lows: list[str],
+        nocase: bool,
+        context: set[int],
     ) -> list[Finding]:
         """Cities, counties, states and countries from the gazetteer, one or more words."""
         out: list[Finding] = []
         names, prefixes = self._gazetteer, self._gazetteer_prefixes
         n = len(tokens)
-        i = 0
-        while i < n:
+        # A match can start only at a one-word place that ``_place_words_ok`` may take, or at
+        # a word that a two-word place or prefix continues: both found in C, all in order.
+        pairs = map(add, lows, map(" ".__add__, islice(lows, 1, None)))
+        starts = set(compress(count(), map(self._two_words.__contains__, pairs)))
+        single = self._single_nocase if nocase else self._single
+        starts.update(compress(count(), map(single.__contains__, lows)))
+        resume = 0  # after a place, the next one starts past its last word
+        for i in sorted(starts):
+            if i < resume:
+                continue
             m = tokens[i]
-            phrase = m.group().lower()
+            phrase = lows[i]
             best = -1
             j = i
             while True:
@@ -629,7 +671,7 @@ class PlaceRecognizer:
                 if text[tokens[j].end() : tokens[j + 1].start()] not in {" ", "-", ". "}:
                     break
                 j += 1
-                phrase += " " + tokens[j].group().lower()
+                phrase += " " + lows[j]
             if best >= 0 and self._place_words_ok(
                 tokens[i : best + 1],
                 nocase,
@@ -641,9 +683,7 @@ class PlaceRecognizer:
                 out.append(
                     Finding(m.start(), code.end() if code else end, Kind.LOCATION, "dictionary")
                 )
-                i = best + 1
-            else:
-                i += 1
+                resume = best + 1
         return out
 
     @staticmethod
@@ -653,6 +693,14 @@ class PlaceRecognizer:
         if m is None:
             return 0
         return 2 if m.group("strong") else 1
+
+    def _refused(self, low: str) -> bool:
+        """Does ``_place_words_ok`` refuse this word alone, written in any case?"""
+        return len(low) < 4 or low in self._stop or low in _NOT_A_PLACE or low in NOT_AFTER_TITLE
+
+    def _refused_nocase(self, low: str) -> bool:
+        """... or alone in a note without case, as an ordinary word ("Reading", "Mobile")."""
+        return low in self._common and low in self._dictionary
 
     def _place_words_ok(
         self, words: list[re.Match[str]], nocase: bool, context: bool, prep: int

@@ -60,7 +60,22 @@ TOKEN = re.compile(rf"{LETTER}+(?:['\-]{LETTER}+)*")
 CAP_TOKEN = re.compile(
     rf"[A-ZÀ-ÖØ-ÞĀ-ž](?<![^\W\d_'\-][A-ZÀ-ÖØ-ÞĀ-ž])(?:[^\W\d_'\-]|['\-](?={LETTER}))*"
 )
+#: ``TOKEN`` and ``CAP_TOKEN`` for ASCII text, where they find the same tokens: a letter is
+#: then tested against a table, not its Unicode category (about a third faster). Pick one
+#: with ``tokens_in`` / ``capitalised_in``; ``str.isascii`` costs nothing.
+TOKEN_ASCII = re.compile(r"[A-Za-z]+(?:['\-][A-Za-z]+)*")
+CAP_TOKEN_ASCII = re.compile(r"[A-Z](?<![A-Za-z][A-Z])[A-Za-z]*(?:['\-][A-Za-z]+)*")
 TOKEN_ENDING = re.compile(rf"(?<![^\W\d_'\-]){LETTER}(?:[^\W\d_'\-]|['\-](?={LETTER}))*$")
+
+
+def tokens_in(text: str) -> list[re.Match[str]]:
+    """``TOKEN``'s matches in ``text``."""
+    return list((TOKEN_ASCII if text.isascii() else TOKEN).finditer(text))
+
+
+def capitalised_in(text: str) -> list[re.Match[str]]:
+    """``CAP_TOKEN``'s matches in ``text``."""
+    return list((CAP_TOKEN_ASCII if text.isascii() else CAP_TOKEN).finditer(text))
 
 
 def folded(text: str) -> str:
@@ -182,13 +197,11 @@ class WordLedScan:
         }
         # A lead word ends where no ASCII letter follows: a rule may want "rn" in "RN2".
         # The look-ahead on first letters lets the engine pass most positions without \b.
-        self._scan = re.compile(
-            "(?=["
-            + "".join(sorted({w[0] for w in lead}))
-            + r"])\b"
-            + trie(sorted(lead), word_gates)
-            + r"(?![A-Za-z])"
-        )
+        words = r"\b" + trie(sorted(lead), word_gates) + r"(?![A-Za-z])"
+        self._scan = re.compile("(?=[" + "".join(sorted({w[0] for w in lead})) + "])" + words)
+        # On ASCII text the ASCII word boundary is the same, and so cheap to test that the
+        # look-ahead would cost more than it saves.
+        self._scan_ascii = re.compile(words, re.ASCII)
 
     def run(self, text: str) -> dict[str, list[re.Match[str]]]:
         """Each rule's matches in ``text``, in order, as its ``finditer`` would find them.
@@ -200,7 +213,8 @@ class WordLedScan:
         found: list[list[re.Match[str]]] = [[] for _ in self._names]
         ends = [0] * len(self._names)  # where each rule's previous match ended
         lead = self._lead
-        for word in self._scan.finditer(text):
+        scan = self._scan_ascii if text.isascii() else self._scan
+        for word in scan.finditer(text):
             pos = word.start()
             for index, back, match in lead[word.group()]:
                 start = pos - back

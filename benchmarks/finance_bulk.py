@@ -8,8 +8,8 @@ temp home. Every line is validated, analysed (facts, checks, ratios, prompt),
 persisted (sealed item + job + outbox + audit event, one transaction per batch)
 and only then counted as accepted. Target: accepted records/s >= 0.5 x baseline.
 
-The server runs with its default bulk options (``bulk.batch_size`` 500, one
-helper process preparing lines while the server stores) unless ``--batch`` /
+The server runs with its default bulk options (``bulk.batch_size`` 500, two
+helper processes preparing lines while the server stores) unless ``--batch`` /
 ``--processes`` say otherwise. Helpers start on a server's first bulk request;
 the warm-up request starts them and the run begins once they are idle (steady
 state, as in a long-running server).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,3 +110,47 @@ def test_still_ungrounded_after_regeneration_is_flagged_never_silent(client: Tes
         "**FLAGGED:**" in summary["markdown"] and "$130 million [UNGROUNDED]" in summary["markdown"]
     )
     assert "9.0% [R6]" in summary["markdown"]
+
+
+@pytest.mark.parametrize("processes", [0, 1])
+def test_a_bulk_line_runs_as_a_single_report_does(tmp_path: Path, processes: int) -> None:
+    """Bulk items are serialised in a helper and only sealed by the server: the worker
+    must still open them, show the model the same prompt, and the job's audit trail
+    must still hold its acceptance."""
+    TEXTS.clear()
+    REQUESTS.clear()
+    TEXTS.extend(["Revenue grew 12.5% to $1.24 billion."] * 2)
+    settings = make_settings(
+        tmp_path,
+        inference={"router": "tests.test_finance_pipeline:build_text_router"},
+        adapters={
+            "finance": {
+                "factory": "sluicegate.adapters.finance:FinanceAdapter",
+                "options": {"bulk": {"processes": processes}},
+            }
+        },
+    )
+    with TestClient(create_app(settings, run_relay=False)) as client:
+        adapter = client.app.state.runtime.adapter("finance")  # type: ignore[attr-defined]
+        if processes:
+            deadline = time.monotonic() + 90
+            while adapter.helpers.ready() is None:
+                assert time.monotonic() < deadline, "helper process did not start"
+                time.sleep(0.2)
+        single, _ = run(client)
+        doc = json.loads(SAMPLE.read_text())
+        doc["version"] = "2"  # another natural key, the same facts
+        answer = client.post(
+            "/finance/reports:bulk",
+            content=json.dumps(doc) + "\n",
+            headers={"content-type": "application/x-ndjson"},
+        )
+        line = json.loads(answer.text.splitlines()[0])
+        assert line["status"] == "accepted"
+        runtime = client.app.state.runtime  # type: ignore[attr-defined]
+        assert execute(runtime, line["job_id"]) == "succeeded"
+        trail = client.get(f"/jobs/{line['job_id']}/audit").json()["events"]
+        bulk = client.get(f"/jobs/{line['job_id']}/result").json()
+    assert REQUESTS[1].inputs == REQUESTS[0].inputs and REQUESTS[1].task == REQUESTS[0].task
+    assert [e["type"] for e in trail][:2] == ["received", "validated"]
+    assert bulk["facts"] == single["facts"] and bulk["version"] == "2"

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, insert, update
+from sqlalchemy import Connection, delete, func, update
 from sqlmodel import Session, col, select
 
+from sluicegate.core.driver_insert import insert_many
 from sluicegate.core.tables import AuditCheckpoint, AuditEvent, AuditHead, utcnow
 
 if TYPE_CHECKING:
@@ -32,8 +33,11 @@ if TYPE_CHECKING:
 GENESIS = "0" * 64
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(content: dict[str, Any]) -> bytes:
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(content).encode()
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -56,16 +60,21 @@ def row_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(content)).hexdigest()
 
 
-def _new_row_hash(row: dict[str, Any]) -> str:
+def _new_row_hash(row: dict[str, Any], at: str, tenant: str) -> str:
     """:func:`row_hash` of a row whose ``data`` :func:`canonical` just wrote.
 
-    The same bytes, spliced rather than parsed back and rebuilt (sorted keys put
-    "data" right after "at"): the ingest path hashes two events per item.
+    The same bytes, written in :func:`canonical`'s key order rather than parsed
+    back and rebuilt (the ingest path hashes two events per item); ``at`` and
+    ``tenant`` come JSON-encoded, once per batch.
     """
-    rest = canonical({name: row[name] for name in _HASHED if name not in ("at", "data")})
-    at = json.dumps(row["at"].isoformat()).encode()
-    content = b'{"at":' + at + b',"data":' + row["data"].encode() + b"," + rest[1:]
-    return hashlib.sha256(content).hexdigest()
+    job_id = row["job_id"]
+    content = (
+        f'{{"at":{at},"data":{row["data"]},'
+        f'"job_id":{"null" if job_id is None else _CANONICAL.encode(job_id)},'
+        f'"prev_hash":{_CANONICAL.encode(row["prev_hash"])},"seq":{int(row["seq"])},'
+        f'"tenant":{tenant},"type":{_CANONICAL.encode(row["type"])}}}'
+    )
+    return hashlib.sha256(content.encode()).hexdigest()
 
 
 def record(
@@ -117,7 +126,7 @@ def append(
     seq, prev = found
     rows = chain_rows(tenant, seq, prev, events)
     seq, prev = rows[-1]["seq"], rows[-1]["hash"]
-    conn.execute(insert(AuditEvent.__table__), rows)  # type: ignore[attr-defined]
+    insert_many(conn, AuditEvent.__table__, rows)  # type: ignore[attr-defined]
     conn.execute(update(heads).where(heads.c.tenant == tenant).values(last_seq=seq, last_hash=prev))
 
 
@@ -157,6 +166,8 @@ def chain_rows(
 ) -> list[dict[str, Any]]:
     """``audit_events`` rows for ``events``, chained on from the head (``seq``, ``prev``)."""
     rows: list[dict[str, Any]] = []
+    now = utcnow()  # one transaction, one time
+    at, name = _CANONICAL.encode(now.isoformat()), _CANONICAL.encode(tenant)
     for type_, job_id, data in events:
         seq += 1
         row: dict[str, Any] = {
@@ -164,11 +175,11 @@ def chain_rows(
             "seq": seq,
             "job_id": job_id,
             "type": type_,
-            "at": utcnow(),
-            "data": canonical(data).decode(),
+            "at": now,
+            "data": _CANONICAL.encode(data),
             "prev_hash": prev,
         }
-        row["hash"] = prev = _new_row_hash(row)
+        row["hash"] = prev = _new_row_hash(row, at, name)
         rows.append(row)
     return rows
 

@@ -12,24 +12,28 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import queue
 import threading
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Connection, Engine, insert
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import SQLModel, col, select
 
 from sluicegate.core import audit, ingest_pg, metrics
 from sluicegate.core.crypto import Sealer
 from sluicegate.core.db import notify_relay
+from sluicegate.core.driver_insert import insert_many
 from sluicegate.core.interfaces import WorkItem
-from sluicegate.core.tables import Job, OutboxMessage, WorkItemRow, new_id, utcnow
+from sluicegate.core.tables import Job, OutboxMessage, WorkItemRow, utcnow
 
 
 @dataclass(frozen=True)
@@ -38,14 +42,70 @@ class Accepted:
     created: bool  # False when an identical item was accepted before
 
 
+def ordered_id() -> str:
+    """A UUID version 7 (RFC 9562): a millisecond timestamp, then 74 random bits.
+
+    Rows stored together get neighbouring ids, so the indexes keyed on them
+    (jobs, work items, outbox and audit events by job) grow at their right
+    edge instead of dirtying a random page per row. Measured on SQLite: with
+    uuid4 ids the CPU cost of storing an item grew from ~63 to ~95 us between
+    5k and 20k rows; with these it is ~70 at 20k and ~80 at 100k (the content
+    keyed idempotency index stays random).
+    """
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
+    return str(uuid.UUID(int=value))
+
+
 def work_item_aad(row_id: str) -> bytes:
     return f"work_items:{row_id}".encode()
 
 
-def seal_item(sealer: Sealer, row_id: str, item: WorkItem) -> bytes:
+def encode_item(item: WorkItem) -> bytes:
+    """The work item's JSON: what is sealed at rest and what :func:`open_item` reads."""
     # A shallow field dict: dataclasses.asdict would deep-copy the whole payload first.
     fields = {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
-    return sealer.seal(json.dumps(fields).encode(), work_item_aad(row_id))
+    return json.dumps(fields).encode()
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A work item serialised ahead of :func:`accept`, e.g. by a bulk helper process.
+
+    ``plaintext`` is :func:`encode_item` of the item (what gets sealed); the
+    other fields are the ones accept stores and audits in the clear. The
+    process that writes to the database then only seals: serialising (and
+    pickling a whole item between processes) is done where CPU is spare.
+    """
+
+    tenant: str
+    channel: str
+    task: str
+    source_ref: str
+    idempotency_key: str
+    sender: str
+    plaintext: bytes
+
+    @classmethod
+    def of(cls, item: WorkItem) -> Encoded:
+        return cls(
+            item.tenant,
+            item.channel,
+            item.task,
+            item.source_ref,
+            item.idempotency_key,
+            item.sender,
+            encode_item(item),
+        )
+
+
+Item = WorkItem | Encoded
+
+
+def seal_item(sealer: Sealer, row_id: str, item: Item) -> bytes:
+    plaintext = item.plaintext if isinstance(item, Encoded) else encode_item(item)
+    return sealer.seal(plaintext, work_item_aad(row_id))
 
 
 def open_item(sealer: Sealer, row: WorkItemRow) -> WorkItem:
@@ -56,7 +116,7 @@ def accept(
     engine: Engine,
     sealer: Sealer,
     adapter: str,
-    items: list[WorkItem],
+    items: Sequence[Item],
     *,
     max_attempts: int,
     lease_s: float,
@@ -83,7 +143,7 @@ def _accept(
     engine: Engine,
     sealer: Sealer,
     adapter: str,
-    items: list[WorkItem],
+    items: Sequence[Item],
     max_attempts: int,
     lease_s: float,
     within: Callable[[Connection, list[Accepted]], None] | None = None,
@@ -104,9 +164,9 @@ def _accept(
         known = _existing_jobs(conn, items)
         rows = _Rows.build(sealer, adapter, items, known, max_attempts, lease_s)
         if rows.jobs:
-            conn.execute(insert(WorkItemRow.__table__), rows.items)  # type: ignore[attr-defined]
-            conn.execute(insert(Job.__table__), rows.jobs)  # type: ignore[attr-defined]
-            conn.execute(insert(OutboxMessage.__table__), rows.outbox)  # type: ignore[attr-defined]
+            insert_many(conn, WorkItemRow.__table__, rows.items)  # type: ignore[attr-defined]
+            insert_many(conn, Job.__table__, rows.jobs)  # type: ignore[attr-defined]
+            insert_many(conn, OutboxMessage.__table__, rows.outbox)  # type: ignore[attr-defined]
             for tenant, tenant_events in rows.events.items():
                 audit.append(conn, tenant, tenant_events)
             notify_relay(conn)  # a relay in another process publishes at once
@@ -119,7 +179,7 @@ def _accept_in_one_statement(
     engine: Engine,
     sealer: Sealer,
     adapter: str,
-    items: list[WorkItem],
+    items: Sequence[Item],
     max_attempts: int,
     lease_s: float,
 ) -> list[Accepted] | None:
@@ -157,7 +217,7 @@ class _Rows:
         cls,
         sealer: Sealer,
         adapter: str,
-        items: list[WorkItem],
+        items: Sequence[Item],
         known: dict[tuple[str, str], str],
         max_attempts: int,
         lease_s: float,
@@ -173,7 +233,7 @@ class _Rows:
             if key in known:
                 accepted.append(Accepted(known[key], created=False))
                 continue
-            row_id = new_id()
+            row_id = ordered_id()
             row = _row(
                 WorkItemRow,
                 id=row_id,
@@ -186,7 +246,7 @@ class _Rows:
                 idempotency_key=item.idempotency_key,
                 created_at=now,
             )
-            job_id = new_id()
+            job_id = ordered_id()
             job = _row(
                 Job,
                 id=job_id,
@@ -250,7 +310,7 @@ def _row(model: type[SQLModel], **values: Any) -> dict[str, Any]:
     return row
 
 
-def _existing_jobs(conn: Connection, items: list[WorkItem]) -> dict[tuple[str, str], str]:
+def _existing_jobs(conn: Connection, items: Sequence[Item]) -> dict[tuple[str, str], str]:
     """Jobs already accepted for these items' (tenant, idempotency key).
 
     The tenant filter lets the (tenant, idempotency_key) unique index answer:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,7 +29,7 @@ from sqlalchemy import Connection, Engine, insert
 from sqlmodel import Session, col, select
 
 from sluicegate.core.crypto import Sealer
-from sluicegate.core.ingest import Accepted, accept, work_item_aad
+from sluicegate.core.ingest import Accepted, Item, accept, work_item_aad
 from sluicegate.core.interfaces import WorkItem
 from sluicegate.core.tables import FinanceIdempotencyKey, WorkItemRow, utcnow
 
@@ -60,7 +61,18 @@ def key_hash(header: str) -> str:
     return hashlib.sha256(header.encode()).hexdigest()
 
 
-def _digest(item: WorkItem) -> str:
+def _digests(items: Sequence[Item], given: Sequence[str] | None) -> list[str]:
+    """Each item's content digest: ``given`` (encoded items carry none), else its payload's."""
+    if given is not None:
+        if len(given) != len(items):
+            raise ValueError("one content digest per item")
+        return list(given)
+    return [_digest(item) for item in items]
+
+
+def _digest(item: Item) -> str:
+    if not isinstance(item, WorkItem):
+        raise TypeError("an encoded item's content digest must be passed beside it")
     return str(item.payload.get("content_digest"))
 
 
@@ -97,28 +109,31 @@ def _header_rows(
     return {row.key_hash: FinanceIdempotencyKey.model_construct(**row._mapping) for row in rows}
 
 
-def _by_header(row: FinanceIdempotencyKey, item: WorkItem) -> Outcome:
-    return Outcome("duplicate" if row.content_digest == _digest(item) else "conflict", row.job_id)
+def _by_header(row: FinanceIdempotencyKey, digest: str) -> Outcome:
+    return Outcome("duplicate" if row.content_digest == digest else "conflict", row.job_id)
 
 
 def accept_all(
     engine: Engine,
     sealer: Sealer,
     adapter: str,
-    items: list[WorkItem],
+    items: Sequence[Item],
     *,
     max_attempts: int,
     lease_s: float,
     header_keys: list[str | None] | None = None,
+    digests: Sequence[str] | None = None,
 ) -> list[Outcome]:
     """Store every new item of one request, or none: raises :class:`Conflict` on a 409.
 
     The outcomes are ``accepted`` or ``duplicate`` (never ``conflict``).
+    ``digests`` are the items' content digests when they are :class:`Encoded`.
     """
     keys = header_keys or [None] * len(items)
+    sums = _digests(items, digests)
     for _ in range(3):
         try:
-            return _accept_all(engine, sealer, adapter, items, keys, max_attempts, lease_s)
+            return _accept_all(engine, sealer, adapter, items, sums, keys, max_attempts, lease_s)
         except _Raced:
             continue
     raise RuntimeError("Idempotency-Key kept changing hands; retry the request")
@@ -128,7 +143,8 @@ def _accept_all(
     engine: Engine,
     sealer: Sealer,
     adapter: str,
-    items: list[WorkItem],
+    items: Sequence[Item],
+    digests: list[str],
     keys: list[str | None],
     max_attempts: int,
     lease_s: float,
@@ -143,9 +159,9 @@ def _accept_all(
         seen = _header_rows(session, tenant, {h for h in hashed if h})
     outcomes: dict[int, Outcome] = {}
     pending: list[int] = []
-    for index, (item, header) in enumerate(zip(items, hashed, strict=True)):
+    for index, header in enumerate(hashed):
         if header is not None and header in seen:
-            outcome = _by_header(seen[header], item)
+            outcome = _by_header(seen[header], digests[index])
             if outcome.status == "conflict":
                 raise Conflict(index, outcome.job_id)  # nothing stored yet
             outcomes[index] = outcome
@@ -156,10 +172,10 @@ def _accept_all(
         """Inside the accept transaction: refuse on any conflict, else record the headers."""
         pairs = list(zip(pending, accepted, strict=True))
         reposted = {items[i].idempotency_key for i, a in pairs if not a.created}
-        digests = _stored_digests(conn, sealer, tenant, reposted) if reposted else {}
+        stored = _stored_digests(conn, sealer, tenant, reposted) if reposted else {}
         for index, result in pairs:
             item = items[index]
-            if not result.created and digests.get(item.idempotency_key) != _digest(item):
+            if not result.created and stored.get(item.idempotency_key) != digests[index]:
                 raise Conflict(index, result.job_id)
         headers = {hashed[i] for i in pending if hashed[i]}
         recorded = _header_rows(conn, tenant, {h for h in headers if h})
@@ -175,16 +191,16 @@ def _accept_all(
                         "tenant": tenant,
                         "key_hash": header,
                         "job_id": result.job_id,
-                        "content_digest": _digest(items[index]),
+                        "content_digest": digests[index],
                         "created_at": utcnow(),
                     },
                 )
             elif row.job_id != result.job_id:
-                if row.content_digest != _digest(items[index]):
+                if row.content_digest != digests[index]:
                     raise Conflict(index, row.job_id)
                 raise _Raced  # recorded since our first look: answer with its job
 
-    stored = (
+    done = (
         accept(
             engine,
             sealer,
@@ -197,7 +213,7 @@ def _accept_all(
         if pending
         else []
     )
-    for index, result in zip(pending, stored, strict=True):
+    for index, result in zip(pending, done, strict=True):
         outcomes[index] = Outcome("accepted" if result.created else "duplicate", result.job_id)
     return [outcomes[i] for i in range(len(items))]
 
@@ -206,29 +222,34 @@ def accept_lines(
     engine: Engine,
     sealer: Sealer,
     adapter: str,
-    items: list[WorkItem],
+    items: Sequence[Item],
+    digests: Sequence[str] | None = None,
     *,
     max_attempts: int,
     lease_s: float,
 ) -> list[Outcome]:
     """Store a bulk batch's new items (one transaction), then sort its re-posts into
-    duplicates and conflicts (one query for the batch), each line on its own."""
+    duplicates and conflicts (one query for the batch), each line on its own.
+
+    ``digests`` are the items' content digests when they are :class:`Encoded`.
+    """
+    sums = _digests(items, digests)
     stored = accept(engine, sealer, adapter, items, max_attempts=max_attempts, lease_s=lease_s)
     reposted: dict[str, set[str]] = {}
     for item, result in zip(items, stored, strict=True):
         if not result.created:
             reposted.setdefault(item.tenant, set()).add(item.idempotency_key)
-    digests: dict[tuple[str, str], str | None] = {}
+    digests_found: dict[tuple[str, str], str | None] = {}
     if reposted:
         with Session(engine) as session:
             for tenant, keys in reposted.items():
                 found = _stored_digests(session, sealer, tenant, keys)
-                digests.update({(tenant, key): digest for key, digest in found.items()})
+                digests_found.update({(tenant, key): d for key, d in found.items()})
     outcomes: list[Outcome] = []
-    for item, result in zip(items, stored, strict=True):
+    for item, digest, result in zip(items, sums, stored, strict=True):
         if result.created:
             outcomes.append(Outcome("accepted", result.job_id))
         else:
-            same = digests.get((item.tenant, item.idempotency_key)) == _digest(item)
+            same = digests_found.get((item.tenant, item.idempotency_key)) == digest
             outcomes.append(Outcome("duplicate" if same else "conflict", result.job_id))
     return outcomes

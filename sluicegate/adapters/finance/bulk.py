@@ -72,6 +72,11 @@ async def split_lines(
             if skipping:
                 yield Line(number, None, f"line exceeds {max_line} bytes")
                 skipping = False
+            elif not buffer:  # the whole line is in this chunk: one copy, not three
+                if end - start > max_line:
+                    yield Line(number, None, f"line exceeds {max_line} bytes")
+                else:
+                    yield Line(number, chunk[start:end])
             else:
                 buffer += chunk[start:end]
                 if len(buffer) > max_line:
@@ -116,13 +121,19 @@ def store_batch(runtime: Runtime, adapter: str, batch: list[Prepared]) -> list[d
     items = [p.reports[0][0] for p in singles]
     outcomes = (
         accept_lines(
-            runtime.engine, runtime.sealer, adapter, items, max_attempts=attempts, lease_s=lease
+            runtime.engine,
+            runtime.sealer,
+            adapter,
+            items,
+            [p.reports[0][1] for p in singles],
+            max_attempts=attempts,
+            lease_s=lease,
         )
         if items
         else []
     )
     for prepared, outcome in zip(singles, outcomes, strict=True):
-        number, failed = prepared.number, prepared.reports[0][1]
+        number, failed = prepared.number, prepared.reports[0][2]
         if outcome.status == "conflict":
             results[number] = _conflict(number, outcome.job_id)
         else:
@@ -137,9 +148,10 @@ def store_batch(runtime: Runtime, adapter: str, batch: list[Prepared]) -> list[d
                     runtime.engine,
                     runtime.sealer,
                     adapter,
-                    [item for item, _ in prepared.reports],
+                    [item for item, _, _ in prepared.reports],
                     max_attempts=attempts,
                     lease_s=lease,
+                    digests=[digest for _, digest, _ in prepared.reports],
                 )
             except Conflict as exc:
                 results[number] = _conflict(number, exc.job_id, str(exc.index))
@@ -147,7 +159,7 @@ def store_batch(runtime: Runtime, adapter: str, batch: list[Prepared]) -> list[d
             status = "accepted" if any(o.status == "accepted" for o in stored) else "duplicate"
             reports = [
                 _stored(o.status, o.job_id, failed)
-                for o, (_, failed) in zip(stored, prepared.reports, strict=True)
+                for o, (_, _, failed) in zip(stored, prepared.reports, strict=True)
             ]
             results[number] = {"line": number, "status": status, "reports": reports}
     return [results[n] for n in sorted(results)]
@@ -164,6 +176,8 @@ def process_batch(
     """Validate every line, then store the valid ones."""
     return store_batch(runtime, adapter, prepare_lines(batch, options, adapter, tenant, sender))
 
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 CONFLICT = (
     "already accepted with different content under the same key (the Idempotency-Key, "
@@ -195,7 +209,7 @@ async def run_bulk(
         for result in results:
             setattr(tally, result["status"], getattr(tally, result["status"]) + 1)
             tally.lines += 1
-            out.write(json.dumps(result, ensure_ascii=False).encode() + b"\n")
+        out.write("".join(_ENCODE(result) + "\n" for result in results).encode())
 
     async def store_oldest() -> None:
         lines, future = inflight.popleft()

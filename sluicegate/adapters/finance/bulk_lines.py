@@ -3,7 +3,10 @@
 Kept apart from :mod:`sluicegate.adapters.finance.bulk` (which stores) so that a
 helper process can import it cheaply and prepare lines while the server
 process stores the previous batch (see :mod:`sluicegate.adapters.finance.bulk_pool`).
-Everything here pickles: lines in, :class:`Prepared` out.
+Everything here pickles: lines in, :class:`Prepared` out. A prepared report
+travels as an :class:`~sluicegate.core.ingest.Encoded` item (its JSON, ready to
+seal): the storing process then neither serialises it nor unpickles a whole
+work item, and the helpers' spare CPU does that work.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from dataclasses import dataclass
 from sluicegate.adapters.finance.errors import ReportRejected, load_report, load_reports
 from sluicegate.adapters.finance.intake import prepare
 from sluicegate.adapters.finance.options import FinanceOptions
-from sluicegate.core.interfaces import WorkItem
+from sluicegate.core.ingest import Encoded
 
 
 @dataclass(frozen=True)
@@ -27,12 +30,13 @@ class Line:
 class Prepared:
     """One line after parsing and analysis: ready to store, or its refusal.
 
-    ``reports`` holds one (item, failed checks) pair for a report line, several
-    for an array line (stored all or nothing); ``errors`` is set when refused.
+    ``reports`` holds one (item, content digest, failed checks) triple for a
+    report line, several for an array line (stored all or nothing); ``errors``
+    is set when refused.
     """
 
     number: int
-    reports: list[tuple[WorkItem, list[dict[str, str]]]]
+    reports: list[tuple[Encoded, str, list[dict[str, str]]]]
     errors: list[dict[str, str]] | None = None
     group: bool = False
 
@@ -49,9 +53,11 @@ def prepare_line(
         ready = []
         for index, report in enumerate(reports):
             try:
-                ready.append(
-                    prepare(report, options, tenant=tenant, channel=adapter, sender=sender)
+                item, failed = prepare(
+                    report, options, tenant=tenant, channel=adapter, sender=sender
                 )
+                digest = str(item.payload["content_digest"])
+                ready.append((Encoded.of(item), digest, failed))
             except ReportRejected as exc:
                 if not group:
                     raise

@@ -39,8 +39,11 @@ class BulkOptions(_Options):
     max_line_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_body_bytes: int = Field(default=4 * 1024**3, ge=1024)
     batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Two: a helper's share of a line (parse, validate, analyse) costs about
+    # 1.7x the server's (store, answer), so with one helper the server waited
+    # on it; two keep a two-core machine busy (measured, benchmarks/finance_bulk.py).
     processes: int = Field(
-        default=1,
+        default=2,
         ge=0,
         le=16,
         description="helper processes preparing lines while the server stores (0: in-process)",

@@ -4,7 +4,7 @@ Baseline, same process and run, same records: ``json.loads(line, parse_float=Dec
 then ``Report.model_validate`` per line. Measured: the same lines streamed (chunked
 body, never built in memory) to ``POST /finance/reports:bulk`` of a real
 ``sluicegate serve`` process (API only: no worker, relay or Triton), SQLite in a
-temp home. Every line is validated, analysed (facts, checks, ratios, prompt),
+temp home. Every line is validated, checked (facts, accounting checks),
 persisted (sealed item + job + outbox + audit event, one transaction per batch)
 and only then counted as accepted. Target: accepted records/s >= 0.5 x baseline.
 
@@ -17,7 +17,8 @@ state, as in a long-running server).
 Memory: peak RSS (VmHWM) of the server and of its helper processes, read after
 each run; each size runs in a fresh server, so the peaks compare directly
 (target: flat from 10k to 100k). CPU: the server's and helpers' CPU seconds
-per accepted record, beside the baseline's.
+per accepted record, beside the baseline's, then split per process (server,
+each helper).
 
     .venv/bin/python benchmarks/finance_bulk.py [--sizes 10000,100000] [--batch N] [--processes N]
 """
@@ -94,6 +95,10 @@ def cpu_s(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_each(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu_s([pid]) for pid in pids}
+
+
 def settle(pid: int, timeout: float = 60) -> None:
     """Wait until the server's helpers (if any) have started and gone idle."""
     deadline = time.monotonic() + timeout
@@ -108,7 +113,8 @@ def settle(pid: int, timeout: float = 60) -> None:
 
 def bulk_run(
     n: int, batch: int | None, processes: int | None
-) -> tuple[float, float, float, dict[str, int]]:
+) -> tuple[float, float, float, list[float], dict[str, int]]:
+    """Rate, peak RSS, CPU s per record (all; per process: server first), summary."""
     with (
         tempfile.TemporaryDirectory(prefix="sg-finbench-") as tmp,
         server(Path(tmp), batch, processes) as (base, pid),
@@ -122,7 +128,7 @@ def bulk_run(
             )
             if processes != 0:
                 settle(pid)
-            cpu_start = cpu_s(family(pid))
+            cpu_start = cpu_each(family(pid))
             start = time.perf_counter()
             summary: dict[str, int] = {}
             with client.stream(
@@ -136,8 +142,12 @@ def bulk_run(
                         summary = json.loads(line)["summary"]
             elapsed = time.perf_counter() - start
         pids = family(pid)
-        cpu_per_record = (cpu_s(pids) - cpu_start) / max(1, summary.get("accepted", 0))
-        return summary.get("accepted", 0) / elapsed, peak_rss_mb(pids), cpu_per_record, summary
+        accepted = max(1, summary.get("accepted", 0))
+        spent = {p: (cpu - cpu_start.get(p, 0.0)) / accepted for p, cpu in cpu_each(pids).items()}
+        helpers = sorted((v for p, v in spent.items() if p != pid), reverse=True)
+        each = [spent[pid]] + [v for v in helpers if v * 1e6 >= 1]  # not the resource tracker
+        rate = summary.get("accepted", 0) / elapsed
+        return rate, peak_rss_mb(pids), sum(spent.values()), each, summary
 
 
 def baseline_cpu(n: int) -> float:
@@ -156,11 +166,12 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     load_start = load_now()
-    rows, ratios = [], []
+    rows, ratios, split = [], [], []
     for n in sizes:
         base_rate = baseline(min(n, 20_000))
         base_cpu = baseline_cpu(min(n, 5_000))
-        rate, rss, cpu, summary = bulk_run(n, args.batch, args.processes)
+        rate, rss, cpu, each, summary = bulk_run(n, args.batch, args.processes)
+        split.append(" / ".join(f"{v * 1e6:,.0f}" for v in each))
         if summary.get("accepted") != n:
             raise SystemExit(f"only {summary} of {n} lines accepted")
         ratios.append(rate / base_rate)
@@ -188,8 +199,9 @@ def main() -> None:
             rows,
         )
     )
-    for n, ratio in zip(sizes, ratios, strict=True):
+    for n, ratio, parts in zip(sizes, ratios, split, strict=True):
         print(f"ratio accepted/baseline at {n:,} lines: {ratio:.2f} (target >= 0.5)")
+        print(f"  CPU us/rec at {n:,} lines, server / each helper: {parts}")
     if len(rows) > 1:
         first, last = float(rows[0][4].replace(",", "")), float(rows[-1][4].replace(",", ""))
         print(

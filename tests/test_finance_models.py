@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from sluicegate.adapters.finance.workitem import build_item, identifiers
 from sluicegate.core.interfaces import Generation, Zone
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "finance" / "report.json"
+# The sample's prompt inputs as built at accept time before the facts text moved to
+# the worker: the model must keep getting exactly these bytes, in this order.
+GOLDEN_PROMPT = Path(__file__).resolve().parent / "golden" / "finance_prompt_inputs.json"
 
 
 def sample() -> dict:
@@ -150,7 +154,7 @@ def test_problems_never_echo_identifier_values() -> None:
 def test_verify_and_render_produce_a_flagged_traceable_summary() -> None:
     adapter = FinanceAdapter()
     r = report()
-    item = build_item(r, analyse(r, ChecksOptions()), tenant="t", channel="finance")
+    item = adapter.complete_item(build_item(r, tenant="t", channel="finance"))
     assert "GB123456789" not in item.prompt_inputs["facts"]
     assert item.identifiers["tax_id"] == ["GB123456789"]
     good = generation("Revenue grew 12.5% to $1.24 billion; net margin was 9.0%.")
@@ -216,3 +220,27 @@ def test_options_errors_name_the_field_path() -> None:
     with pytest.raises(OptionsError, match=r"adapters\.finance\.options\.csv\.nonsense"):
         parse_options({"csv": {"nonsense": 1}})
     assert parse_options({"checks": {"tolerance": "0.5"}}).checks.tolerance == Decimal("0.5")
+
+
+def test_the_worker_builds_the_prompt_accept_time_used_to() -> None:
+    stored = build_item(load_report(SAMPLE.read_bytes()), tenant="t", channel="finance")
+    assert "facts" not in stored.prompt_inputs  # not built, not sealed at accept time
+    completed = FinanceAdapter().complete_item(stored)
+    golden = json.loads(GOLDEN_PROMPT.read_text())
+    assert list(completed.prompt_inputs.items()) == list(golden.items())
+    assert completed.payload == stored.payload and completed.identifiers == stored.identifiers
+
+
+def test_an_item_stored_with_its_facts_text_keeps_it() -> None:
+    """Items stored before the text moved to the worker carry their own: used as stored."""
+    stored = build_item(report(), tenant="t", channel="finance")
+    old = replace(stored, prompt_inputs={**stored.prompt_inputs, "facts": "as built at accept"})
+    assert FinanceAdapter().complete_item(old) is old
+
+
+def test_stored_keys_and_digest_are_those_of_items_stored_before() -> None:
+    """A re-post of content stored before the facts text moved must find that job."""
+    item = build_item(load_report(SAMPLE.read_bytes()), tenant="t", channel="finance")
+    assert item.idempotency_key == "fin:nk:50acf8afb556e8c56b44b11eab91f4ad2f77745a020e1b3a"
+    digest = "ecf63270f7546a1cfb7d660cf54b50e5701dbb445bbe0a5a6c495935726e77de"
+    assert item.payload["content_digest"] == digest

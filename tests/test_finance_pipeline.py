@@ -21,6 +21,7 @@ from sluicegate.core.tables import AuditEvent
 from tests.conftest import make_settings
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "finance" / "report.json"
+GOLDEN_PROMPT = Path(__file__).resolve().parent / "golden" / "finance_prompt_inputs.json"
 TEXTS: deque[str] = deque()
 REQUESTS: list[GenerationRequest] = []
 
@@ -152,5 +153,28 @@ def test_a_bulk_line_runs_as_a_single_report_does(tmp_path: Path, processes: int
         trail = client.get(f"/jobs/{line['job_id']}/audit").json()["events"]
         bulk = client.get(f"/jobs/{line['job_id']}/result").json()
     assert REQUESTS[1].inputs == REQUESTS[0].inputs and REQUESTS[1].task == REQUESTS[0].task
+    assert REQUESTS[0].inputs == json.loads(GOLDEN_PROMPT.read_text())  # as before the move
     assert [e["type"] for e in trail][:2] == ["received", "validated"]
     assert bulk["facts"] == single["facts"] and bulk["version"] == "2"
+
+
+def test_a_failing_complete_item_ends_the_job_visibly(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker-side hook failing fails the job at once, naming only the error's type."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    entity = json.loads(SAMPLE.read_text())["entity"]["name"]
+
+    def broken(item: Any) -> Any:
+        raise ValueError(f"cannot read the report of {item.prompt_inputs['entity']}")
+
+    monkeypatch.setattr(runtime.adapter("finance"), "complete_item", broken)
+    job_id = client.post(
+        "/finance/reports",
+        content=SAMPLE.read_bytes(),
+        headers={"content-type": "application/json"},
+    ).json()["job_id"]
+    assert execute(runtime, job_id) == "failed"
+    job = client.get(f"/jobs/{job_id}").json()
+    assert job["status"] == "failed" and "ValueError" in job["last_error"]
+    assert entity not in json.dumps(job) and REQUESTS == []

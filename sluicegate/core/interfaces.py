@@ -233,6 +233,11 @@ class Adapter(Protocol):
     #   write_back_policy() -> WriteBackPolicy | None
     #   write_back(body: bytes, media_type: str, item: WorkItem, job_id: str) -> str | None
     #       returns the Location the sender's system answered; raises DeliveryFailed.
+    #   complete_item(item: WorkItem) -> WorkItem
+    #       derives what only the worker needs from what was stored (e.g. prompt text
+    #       built from the stored payload), called once per claim after the item is
+    #       opened; must accept items that already have it. An exception ends the job
+    #       (its type only is recorded: the message may hold PHI).
 
 
 @runtime_checkable

@@ -73,6 +73,15 @@ def claim_many(runtime: Runtime, job_ids: Sequence[str]) -> list[Claim | str]:
             error = f"internal error: work item cannot be opened ({type(exc).__name__})"
             out.append(_fail(runtime, started.attempt, error))
             continue
+        complete = getattr(runtime.adapters.get(started.adapter), "complete_item", None)
+        if complete is not None:
+            try:
+                item = complete(item)
+            except Exception as exc:  # a bug or a stored item it cannot read: end it, visibly
+                metrics.job_error(started.task, "internal")
+                error = f"internal error: work item cannot be completed ({type(exc).__name__})"
+                out.append(_fail(runtime, started.attempt, error))
+                continue
         a = started.attempt
         out.append(Claim(a.job_id, a.attempt, a.tenant, item, started.adapter))
     return out

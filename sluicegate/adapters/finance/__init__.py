@@ -15,6 +15,7 @@ from sluicegate.adapters.finance.bulk_pool import HelperPool
 from sluicegate.adapters.finance.grounding import problems
 from sluicegate.adapters.finance.options import FinanceOptions, parse_options
 from sluicegate.adapters.finance.render import grounding_of, render_summary
+from sluicegate.adapters.finance.workitem import complete
 from sluicegate.core.interfaces import Generation, Rendered, WorkItem
 
 __all__ = ["FinanceAdapter"]
@@ -29,6 +30,10 @@ class FinanceAdapter:
         self.options: FinanceOptions = parse_options(options)
         self.helpers = HelperPool(self.options.bulk.processes)
         weakref.finalize(self, self.helpers.close)
+
+    def complete_item(self, item: WorkItem) -> WorkItem:
+        """The prompt's facts text, derived in the worker from the stored report."""
+        return complete(item, self.options.checks)
 
     def verify(self, item: WorkItem, generation: Generation) -> list[str]:
         """Ungrounded numbers in the narrative (empty when every figure is a fact)."""

@@ -1,8 +1,10 @@
 """Everything computed from a report, in one deterministic pass.
 
-The same function runs at ingest (to build the prompt and decide rejection)
-and at render (to recompute the grounding report), so what the model saw and
-what the output is checked against can never drift apart.
+The same function runs in the worker to build the prompt (see
+``workitem.complete``) and at render to recompute the grounding report, so
+what the model saw and what the output is checked against can never drift
+apart. At accept time only the checks are needed (to decide rejection):
+:func:`accept_checks` skips the ratios.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ def analyse(report: Report, options: ChecksOptions) -> Analysis:
     facts = collect_facts(report)
     known = index(facts)
     return Analysis(facts, compute_ratios(facts, known), run_checks(report, facts, options, known))
+
+
+def accept_checks(report: Report, options: ChecksOptions) -> list[Check]:
+    """The accounting checks alone: what accepting a report needs (no ratios, no text)."""
+    facts = collect_facts(report)
+    return run_checks(report, facts, options, index(facts))
 
 
 def report_years(report: Report) -> set[int]:

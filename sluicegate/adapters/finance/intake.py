@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sluicegate.adapters.finance.analysis import analyse
+from sluicegate.adapters.finance.analysis import accept_checks
 from sluicegate.adapters.finance.errors import ReportRejected
 from sluicegate.adapters.finance.models import Report
 from sluicegate.adapters.finance.options import FinanceOptions
@@ -13,12 +13,14 @@ from sluicegate.core.interfaces import WorkItem
 def prepare(
     report: Report, options: FinanceOptions, *, tenant: str, channel: str, sender: str = ""
 ) -> tuple[WorkItem, list[dict[str, str]]]:
-    """Analyse and build the item; with ``reject_on_failure`` a failed check refuses it.
+    """Check and build the item; with ``reject_on_failure`` a failed check refuses it.
+
+    The prompt's facts text is left to the worker (``FinanceAdapter.complete_item``).
 
     ``sender`` (API key id or client address) goes on the item, hence on the
     ``received`` audit event, as on every other ingress.
     """
-    analysis = analyse(report, options.checks)
+    checks = accept_checks(report, options.checks)
     failed = [
         {
             "name": c.name,
@@ -27,7 +29,8 @@ def prepare(
             "actual": str(c.actual),
             "difference": str(c.difference),
         }
-        for c in analysis.failed
+        for c in checks
+        if c.status == "fail"
     ]
     if failed and options.checks.reject_on_failure:
         raise ReportRejected(
@@ -43,5 +46,5 @@ def prepare(
             ],
             "checks-failed",
         )
-    item = build_item(report, analysis, tenant=tenant, channel=channel, sender=sender)
+    item = build_item(report, tenant=tenant, channel=channel, sender=sender)
     return item, failed

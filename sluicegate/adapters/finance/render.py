@@ -17,6 +17,7 @@ from sluicegate.adapters.finance.facts import format_amount
 from sluicegate.adapters.finance.grounding import GroundingReport, check_narrative, problems
 from sluicegate.adapters.finance.models import Report
 from sluicegate.adapters.finance.options import ChecksOptions
+from sluicegate.adapters.finance.workitem import report_of
 from sluicegate.core.interfaces import Generation, Rendered, WorkItem
 
 MEDIA_TYPE = "application/json"
@@ -24,15 +25,6 @@ MEDIA_TYPE = "application/json"
 
 def _d(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
-
-
-def report_of(item: WorkItem) -> Report:
-    """The stored report: canonical JSON text (see ``workitem.build_item``), or a dict in
-    items stored before that."""
-    text = item.payload.get("report_json")
-    if isinstance(text, str):
-        return Report.model_validate_json(text)
-    return Report.model_validate(item.payload["report"])
 
 
 def grounding_of(

@@ -1,4 +1,10 @@
-"""Report → WorkItem: prompt from computed facts, keys, and declared identifiers.
+"""Report → WorkItem: keys, declared identifiers, and (in the worker) the prompt's facts.
+
+The facts text (facts, ratios, checks as the model reads them) is not built at
+accept time: only the worker needs it, and building it cost a third of a bulk
+line's preparation and doubled the sealed item. :func:`complete` derives it from
+the stored report when a job is claimed; items stored with the text (before
+it moved) keep theirs.
 
 The work item's idempotency key is the report's natural key (entity, period,
 statement version); a sender's ``Idempotency-Key`` header is kept beside it
@@ -11,9 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 
-from sluicegate.adapters.finance.analysis import Analysis, facts_text
+from sluicegate.adapters.finance.analysis import analyse, facts_text
 from sluicegate.adapters.finance.models import Report
+from sluicegate.adapters.finance.options import ChecksOptions
 from sluicegate.core.interfaces import WorkItem
 
 TASK = "financial_summary"
@@ -70,18 +78,12 @@ def identifiers(report: Report) -> dict[str, list[str]]:
     return {kind: sorted(values) for kind, values in found.items()}
 
 
-def build_item(
-    report: Report,
-    analysis: Analysis,
-    *,
-    tenant: str,
-    channel: str,
-    sender: str = "",
-) -> WorkItem:
+def build_item(report: Report, *, tenant: str, channel: str, sender: str = "") -> WorkItem:
+    """The item as stored: everything but the facts text (see :func:`complete`)."""
     # One serialisation (in pydantic-core) serves both the digest and the stored
     # payload, kept as text: a dict tree per report cost more to build, to hold
     # through a bulk batch (garbage-collector passes) and to seal than the report
-    # costs to validate. render.report_of parses it back.
+    # costs to validate. report_of parses it back.
     canonical = canonical_json(report)
     digest = hashlib.sha256(canonical).hexdigest()
     key = natural_key(report)
@@ -97,8 +99,30 @@ def build_item(
             "entity": report.entity.name,
             "period": f"{period.start or ''}..{period.end}",
             "currency": report.currency,
-            "facts": facts_text(report, analysis),
         },
         identifiers=identifiers(report),
         sender=sender,
     )
+
+
+def report_of(item: WorkItem) -> Report:
+    """The stored report: canonical JSON text (see :func:`build_item`), or a dict in
+    items stored before that."""
+    text = item.payload.get("report_json")
+    if isinstance(text, str):
+        return Report.model_validate_json(text)
+    return Report.model_validate(item.payload["report"])
+
+
+def complete(item: WorkItem, checks: ChecksOptions) -> WorkItem:
+    """The item with its prompt's facts text, derived from the stored report.
+
+    Appended last, so the prompt inputs keep the order (and the text) they had
+    when it was built at accept time; an item that already has it is returned
+    as it is.
+    """
+    if "facts" in item.prompt_inputs:
+        return item
+    report = report_of(item)
+    text = facts_text(report, analyse(report, checks))
+    return replace(item, prompt_inputs={**item.prompt_inputs, "facts": text})

@@ -13,6 +13,35 @@ from functools import lru_cache
 
 #: Longest place name, in words, that the recognizer tries to match.
 MAX_WORDS = 4
+#: Official and long forms of countries that GeoNames lists under a short name only
+#: (general knowledge): an address line often ends with one.
+_COUNTRY_FORMS = (
+    "Netherlands",
+    "Kingdom of the Netherlands",
+    "Republic of Ireland",
+    "United States of America",
+    "Federal Republic of Germany",
+    "French Republic",
+    "Republic of India",
+    "Republic of Poland",
+    "Italian Republic",
+    "Kingdom of Spain",
+    "Kingdom of Belgium",
+    "Kingdom of Denmark",
+    "Kingdom of Sweden",
+    "Kingdom of Norway",
+    "Swiss Confederation",
+    "Republic of Korea",
+    "People's Republic of China",
+    "Russian Federation",
+    "United Mexican States",
+    "Commonwealth of Australia",
+    "Great Britain",
+    "England",
+    "Scotland",
+    "Wales",
+    "Northern Ireland",
+)
 
 
 @lru_cache(maxsize=1)
@@ -27,6 +56,7 @@ def place_names() -> frozenset[str]:
         raw.add(city.get("asciiname") or city["name"])
     for country in gc.get_countries().values():
         raw.add(country["name"])
+    raw.update(_COUNTRY_FORMS)
     for state in gc.get_us_states().values():
         raw.add(state["name"])
     for county in gc.get_us_counties():

@@ -98,6 +98,8 @@ _PLACE_VERBS = [
     "staying",
     "city",
     "town",
+    "address is",
+    "address:",
 ]
 _PLACE_BEFORE = re.compile(
     lead(_PLACE_VERBS)
@@ -321,9 +323,174 @@ _UNIVERSITY = re.compile(r"(?=u)\b(?:u|univ\.?|university)(?:[ \t]+of)?[ \t]+(?=
 # A named ward or floor with its number after a preposition: "transfer to Kestrelmoor 4".
 _WARD = re.compile(
     r"(?=[tfoapi])\b(?:to|from|on|at|per|in|or|and)[ \t]+(?:the[ \t]+)?"
-    r"(?P<w>[^\W\d_]+)[ \t]?(?P<n>\d{1,2})\b(?![./%:,]\d|[ \t]*%"
+    r"(?P<w>[^\W\d_]+)[ \t]?(?P<n>\d{1,2}(?:[a-d]\b)?(?:[ \t]+(?:north|south|east|west)\b)?)"
+    r"\b(?![./%:,]\d|[ \t]*%"
     r"|[ \t]*(?:mg|mcg|meq|mmol|units?|u|cc|ml|l|g|kg|mm|cm|hrs?|mins?|days?|x)\b)",
 )
+# Facility head nouns that need a proper name before them ("Lee Family Practice",
+# "Hough Pavilion", "Fresno General", "Burke & Drgas Internal Medicine").
+_FACILITY_HEADS = [
+    "practice",
+    "associates",
+    "group",
+    "pavilion",
+    "manor",
+    "general",
+    "unit",
+    "partners",
+    "internal medicine",
+    "health system",
+    "centre",
+    "center",
+]
+_FACILITY_HEAD = re.compile(lead(_FACILITY_HEADS) + r"\b" + trie(_FACILITY_HEADS) + r"\b")
+#: Words naming a service or kind of facility, between its proper name and its head noun.
+_SERVICE_WORDS = frozenset(
+    str.split(
+        """family internal medicine medical cardiology cardiac pulmonary pulmonology renal kidney
+    oncology cancer orthopedic orthopedics orthopaedic pediatric pediatrics paediatric neurology
+    dermatology surgical surgery surgeons gastroenterology digestive urology women's children's
+    childrens womens community health rehabilitation rehab general memorial regional primary
+    care behavioral mental eye dental heart vascular sports physical therapy endocrinology
+    diabetes rheumatology psychiatry psychiatric nephrology hematology radiology imaging urgent
+    senior geriatric pain sleep spine wound infusion dialysis allergy asthma lung skilled nursing
+    specialty specialists specialist clinic hospital center centre ent ob gyn obgyn womens
+    medicine practice physicians doctors wellness hearing vision"""
+    )
+)
+#: Head nouns that vouch for a proper name before them even without a service word.
+_STRONG_HEADS = frozenset(["hospital", "medical center", "medical centre", "associates", "clinic"])
+_SERVICE_ONLY = _SERVICE_WORDS - _PLACE_WORDS
+# A unit of the hospital after a word or two: "Step Down Unit", "Intensive Care Unit".
+_UNIT_AFTER = re.compile(r"(?:[ \t]+[A-Z][a-z]+){0,2}[ \t]+(?:Unit|Floor|Ward|ICU)\b")
+#: Small words inside a facility's proper name ("Burke & Drgas", "da Costa Paulista").
+_NAME_JOINERS = frozenset(
+    [
+        "&",
+        "and",
+        "de",
+        "da",
+        "do",
+        "dos",
+        "das",
+        "del",
+        "della",
+        "la",
+        "le",
+        "los",
+        "las",
+        "van",
+        "von",
+        "der",
+        "den",
+        "di",
+        "du",
+        "y",
+        "e",
+    ]
+)
+#: Name particles that may open a facility's name.
+_PARTICLES = _NAME_JOINERS - {"&", "and", "y", "e"}
+#: Words that open a place's name ("East Nancyburgh", "Port Lawrence", "New Markshire").
+_PLACE_OPENERS = frozenset(
+    [
+        "new",
+        "east",
+        "west",
+        "north",
+        "south",
+        "port",
+        "fort",
+        "lake",
+        "mount",
+        "mt",
+        "san",
+        "santa",
+        "saint",
+        "st",
+        "el",
+        "upper",
+        "lower",
+    ]
+)
+# A street line from its house number: "737 Jordan Gardens", "5900 Mckenzie Wells Apt. 511"
+# (USPS street suffixes, general knowledge); run on the folded text.
+_STREET_TYPES = str.split(
+    """street st avenue ave av road rd place pl lane ln drive dr close court ct
+boulevard blvd way terrace gate crescent square sq highway hwy parkway pkwy circle cir
+trail trl path loop row walk alley plaza plz gardens garden gdns shores shore wells well port
+ports station stn views view island islands flat flats common commons neck land keys key
+branch branches mountain mountains points point valleys valley hills hill heights ridge ridges
+park parks run pass passage crossing xing grove groves green greens harbor harbour haven
+junction jct knoll knolls lake lakes landing meadow meadows mews mill mills orchard oval pike
+pines plains prairie ranch rapids rest river rivers route spring springs spur square squares
+summit terrace trace track turnpike union unions vista village villages ville wall ways burg
+burgs bypass camp canyon cape causeway center centre cliff cliffs club corner corners course
+courts cove coves creek crest curve dale dam divide estate estates expressway extension falls
+ferry field fields forest forge forges fork forks fort freeway glen glens ford fords hollow
+inlet isle lock locks lodge manor manors motorway overpass radial ramp shoal shoals skyway
+stream streets throughway tunnel underpass viaduct lights light brook brooks bridge bluff
+bluffs bottom bend beach dl rds rdg"""
+)
+_STREET_TAIL = (
+    r"[ \t]+(?P<words>(?:[^\W\d_][\w'.-]*[ \t]+){1,3})"
+    r"(?P<type>" + trie(sorted(set(_STREET_TYPES))) + r")\b\.?"
+    r"(?P<unit>,?[ \t]*(?:apt|apartment|suite|ste|unit|flat|studio|fl|floor|room|rm|#)\.?"
+    r"[ \t]*#?\d+[a-z]?\b)?"
+)
+_STREET_LINE = re.compile(r"(?P<no>\d(?<![\w./:-]\d)\d{0,5}[a-z]?)" + _STREET_TAIL)
+# The same over the folded text with every digit written "0" (``_ZEROS``): led by a literal,
+# the engine skips to each candidate in C at several times the speed of a digit class.
+_STREET_LINE_ZEROS = re.compile(r"(?P<no>0(?<![\w./:-]0)0{0,5}[a-z]?)" + _STREET_TAIL)
+_ZEROS = str.maketrans("123456789", "000000000")
+# A house number before a street, "Studio 5 Smith Shores", "H.No. 634, Oza Circle".
+_UNIT_BEFORE = re.compile(r"(?:(?:apt|suite|flat|studio|unit)\.?|h\.?[ \t]?no\.?)[ \t]*$")
+# One comma-separated part after a street line: a town, a state, a country, a postal code.
+_ADDRESS_PART = re.compile(
+    r"(?:,[ \t]*|[ \t]+|[ \t]*\n[ \t]*)"
+    r"(?P<part>[^\W_](?:[\w'&-]|\.(?=\w))*(?:[ \t][^\W_](?:[\w'&-]|\.(?=\w))*){0,4})"
+)
+_POSTAL = re.compile(r"(?=[A-Za-z]{0,2}\d)[A-Za-z\d]{2,8}(?:-[A-Za-z\d]{2,4})?$")
+#: Street types too ambiguous without case: "ST segment", "Dr", "AV block", "CT", "PL".
+_SHORT_STREET_TYPES = frozenset(
+    ["st", "dr", "av", "ct", "pl", "ln", "cir", "sq", "dl", "run", "pass"]
+)
+# A dose after a town's name makes it a drug ("Norco 5/325"); a device or a payer label
+# around a saint's or sacred name makes it a brand ("a St. Jude valve", "Insurance: Blue Cross").
+_DOSE_AFTER = re.compile(
+    r"[ \t]+\d+(?:\.\d+)?(?:/\d+(?:\.\d+)?|[ \t]*(?:mg|mcg|ml|units?|tabs?|caps?)\b)", re.I
+)
+_BRAND_AFTER = re.compile(
+    r"[ \t]+(?:valves?|device|pacemaker|icd|leads?|stent|prosthesis|implant|catheter|pump)\b",
+    re.I,
+)
+_PAYER_BEFORE = re.compile(r"(?:insurance|insurer|payer|payor|coverage)[ \t]*:?[ \t]*$", re.I)
+# A street named before its number, after "lives at" / "address is": "Miloulaan 542",
+# "24, rue de Dupont", "ulica Handlowa 26/10", "Morro de Araújo, 34", "Rue de Brunel".
+_NAMED_STREET = re.compile(
+    r"(?:(?P<no>\d{1,5}[a-z]?),?[ \t]+)?(?P<words>[^\W\d_][\w'.-]*(?:[ \t]+[^\W\d_][\w'.-]*){0,3}?)"
+    r"(?:,?[ \t]*(?P<no2>\d{1,5}(?:[/-]\d{1,4})?[a-z]?)\b)?(?=[ \t]*(?:[,.;\n]|$))"
+)
+#: Words that open a street's name in many languages (general knowledge).
+_STREET_OPENERS = frozenset(
+    str.split(
+        """rue boulevard bd avenue av allée allee chemin impasse quai calle avenida av. carrera
+        via viale vicolo contrada borgo piazza piazzale corso largo strada rotonda incrocio
+        ulica ul ul. aleja al. plac rua travessa estrada alameda praça praca morro largo
+        loteamento rodovia"""
+    )
+)
+#: Words that end an address line: a label or a new sentence's opener.
+_NOT_ADDRESS = frozenset(
+    str.split(
+        """tel tel. telephone fax phone ph cell mobile email e-mail dob mrn pcp dr dr. md re dear
+    attn date and he she pt patient who was is has her his their labs total past on for with
+    at to"""
+    )
+)
+#: After "lives ... in": "lives with her son Theodore in Amybury", "lives independently in".
+_LIVES_IN = re.compile(r"[^.;:\n]{0,60}?\bin[ \t]+(?:the[ \t]+)?")
+
 #: Clinical abbreviations ending like hospital acronyms (hemorrhages, hypertrophies, hormones).
 _NOT_AN_INSTITUTION = frozenset(
     [
@@ -387,6 +554,7 @@ RULES: list[LedRule] = [
         ),
         0,
     ),
+    ("facility", _FACILITY_HEAD, first_runs(_FACILITY_HEADS), 0),
     ("state", _MULTIWORD_STATE, ["new", "north", "south", "west", "rhode", "district"], 0),
     ("ward", _WARD, ["to", "from", "on", "at", "per", "in", "or", "and"], 0),
     ("acronym", _ACRONYM_AFTER_WORD, ["to", "at", "from", "into", "by", "of", "per"], 0),
@@ -461,8 +629,18 @@ class PlaceRecognizer:
         moving: set[int] = set()  # after a verb and a preposition: "went to", "lives in"
         for m in led["place_before"]:
             context.add(m.end())
-            if m.group("prep") or m.group().rstrip().endswith(("city", "town")):
+            verb = m.group()
+            if m.group("prep") or verb.rstrip().endswith(("city", "town")):
                 moving.add(m.end())  # "home city Station Nord" as strong as "went to"
+                if m.group("prep") == "at":
+                    self._address_at(text, low_text, m.end(), nocase, out)
+            elif verb.startswith("address"):
+                self._address_at(text, low_text, m.end(), nocase, out)
+            elif verb.startswith(("live", "resid")):
+                later = _LIVES_IN.match(low_text, m.end())
+                if later is not None:  # "lives with her son Theodore in Amybury"
+                    context.add(later.end())
+                    moving.add(later.end())
         if lows is None:
             lows = list(map(str.lower, map(_WORD, tokens)))
         out.extend(self._gazetteer_places(text, tokens, lows, nocase, context))
@@ -477,6 +655,11 @@ class PlaceRecognizer:
             if place is not None and place.group().lower() in self._gazetteer:
                 out.append(Finding(m.start(), place.end(), Kind.LOCATION, "dictionary"))
         self._hospitals_and_context(text, nocase, context, moving, out, led["hospital"])
+        for m in led["facility"]:
+            found = self._facility_name(text, m.start(), m.end(), nocase)
+            if found is not None:
+                out.append(found)
+        self._street_lines(text, low_text, nocase, out)
         self._towns_after_streets(text, low_text, out)
         if not nocase:
             self._street_names(text, out)
@@ -599,6 +782,14 @@ class PlaceRecognizer:
             low = m.group("w")
             if not (nocase or text[m.start("w")].isupper()):
                 continue  # a lower-case word in mixed text is read after a place verb instead
+            wing = not m.group("n").isdigit()  # "Hall 7B", "Price 14 North": a ward's shape
+            if wing and low not in _NOT_A_PLACE and len(low) > 1 and m.start("w") < m.end("w") - 1:
+                if nocase and not (self._lex.known_name(low) or self._unknown_place_word(low)):
+                    continue
+                if m.end("w") == m.start("n") and low.endswith("x"):
+                    continue
+                out.append(Finding(m.start("w"), m.end("n"), Kind.LOCATION, "dictionary"))
+                continue
             if len(low) < 4 or low in self._stop or low in _NOT_A_PLACE:
                 continue
             if not (
@@ -625,11 +816,15 @@ class PlaceRecognizer:
         for suffix in suffixes:
             window_start = max(0, suffix.start() - 60)
             m = _HOSPITAL.search(text, window_start, suffix.start())
-            if m is None:
+            if m is None or _PAYER_BEFORE.search(text, max(0, m.start() - 16), m.start()):
                 continue
             found = self._hospital_name(text, m, nocase)
             if found is not None:  # the name with its hospital word: "Tillamook Regional"
                 out.append(Finding(found.start, suffix.end(), found.kind, found.source))
+            else:  # "Wejherowo Pulmonary Clinic": a service between name and hospital word
+                found = self._facility_name(text, suffix.start(), suffix.end(), nocase)
+                if found is not None:
+                    out.append(found)
         for pos in sorted(context):
             m = TOKEN.match(text, pos)
             if m is not None:
@@ -672,6 +867,9 @@ class PlaceRecognizer:
                     break
                 j += 1
                 phrase += " " + lows[j]
+            if best >= 0 and _DOSE_AFTER.match(text, tokens[best].end()):
+                resume = best + 1  # "Norco 5/325", "Lasix 40 mg": a drug named like a town
+                continue
             if best >= 0 and self._place_words_ok(
                 tokens[i : best + 1],
                 nocase,
@@ -730,6 +928,10 @@ class PlaceRecognizer:
 
     def _saint_place(self, text: str, m: re.Match[str], nocase: bool) -> Finding | None:
         """ "St. Agnes", "Holy Cross", "Mount Sinai": a saint's or sacred name is an institution."""
+        if _BRAND_AFTER.match(text, m.end()) or _PAYER_BEFORE.search(
+            text, max(0, m.start() - 16), m.start()
+        ):
+            return None  # "a St. Jude valve", "Insurance: Blue Cross": brands, not places
         first = text[m.start("w") : m.end("w")]
         low = m.group("w").removesuffix("'s")
         lead = m.group("p").rstrip(".")
@@ -770,7 +972,10 @@ class PlaceRecognizer:
             return None  # "TRANSFER TO PCU", "GO HOME ASAP": acronyms are read by _ACRONYM_PLACE
         titled = not nocase and word[0].isupper() and not word.isupper()
         if moving and titled:
-            pass  # "went to Harbor", "moved here from Netherlands": verb, preposition, capital
+            # "went to Harbor", "moved here from Netherlands": verb, preposition, capital;
+            # not a service or unit: "transferred to the Surgical ICU", "to the Step Down Unit".
+            if low in _SERVICE_ONLY or _UNIT_AFTER.match(text, m.end()):
+                return None
         elif not self._unknown_place_word(low):
             return None  # a word the gazetteer does not know must be no English at all
         if not (word[0].isupper() or nocase):
@@ -814,6 +1019,8 @@ class PlaceRecognizer:
                 s = m.start("n")
         if not (words or named):
             return None
+        if words and all(w.lower() in _SERVICE_ONLY for w in words):
+            return None  # "Cardiology Clinic", "Pulmonary Rehab": a service, no name
         if all(self._proper_place_word(w, nocase) for w in words):
             return Finding(s, e, Kind.LOCATION, "dictionary")
         return None
@@ -832,3 +1039,176 @@ class PlaceRecognizer:
                 for p in low.removesuffix("'s").split("-")
             )
         return word[0].isupper()
+
+    def _facility_name(self, text: str, start: int, end: int, nocase: bool) -> Finding | None:
+        """ "Lee Family Practice", "Hough Pavilion", "Burke & Drgas Internal Medicine": a proper
+        name, then service words, then the head noun at ``start:end``."""
+        if not (nocase or text[start].isupper()):
+            return None  # "general appearance", "on the unit"
+        pos, first, names = start, -1, 0
+        # A hospital word, a service ("Family Practice") or "&" vouches for a name before it.
+        strong = text[start:end].lower() in _STRONG_HEADS
+        for _ in range(8):
+            k = pos
+            while k > 0 and text[k - 1] in " \t":
+                k -= 1
+            if k == pos or k == 0:
+                break
+            if text[k - 1] == "&":
+                pos, strong = k - 1, True
+                continue
+            word = TOKEN_ENDING.search(text, max(0, k - 40), k)
+            if word is None:
+                break
+            w = word.group()
+            low = w.lower()
+            if low in _SERVICE_WORDS and names == 0:
+                if not (nocase or w[0].isupper()):
+                    break
+                strong = True
+            elif low in _NAME_JOINERS:
+                if names == 0:
+                    break
+                if low in _PARTICLES:
+                    first = word.start()  # "da Costa Paulista", "DE GRATIE-BRUMLEVE"
+            elif self._facility_word_ok(w, low, nocase, strong) or (
+                nocase and strong and self._vouched_name_word(low.removesuffix("'s"))
+            ):
+                names += 1
+                first = word.start()
+            elif low in _PLACE_OPENERS and names and (nocase or w[0].isupper()):
+                first = word.start()
+            else:
+                break
+            pos = word.start()
+        if names == 0:
+            return None
+        return Finding(first, end, Kind.LOCATION, "dictionary")
+
+    def _facility_word_ok(self, word: str, low: str, nocase: bool, strong: bool = True) -> bool:
+        """Could this word be (part of) the proper name of a facility or a street?"""
+        low = low.removesuffix("'s")
+        if len(low) < 2 or low in self._stop or low in _NOT_A_PLACE or low in NOT_AFTER_TITLE:
+            return False
+        if nocase:
+            return self._unknown_place_word(low) or (
+                self._lex.known_name(low) and not self._lex.ordinary(low)
+            )
+        if not word[0].isupper() or (word.isupper() and len(low) <= 3):
+            return False
+        if low not in self._common:
+            return True
+        # A common word names a facility only before a strong head ("Lee Family Practice"),
+        # not before "Unit" or "Group" alone ("Step Down Unit", "Support Group").
+        return strong and (self._lex.known_name(low) or low in self._gazetteer)
+
+    def _street_lines(self, text: str, low_text: str, nocase: bool, out: list[Finding]) -> None:
+        """ "737 Jordan Gardens, Harrismouth W05 4GA": a house number, a named street, the rest."""
+        for m in _STREET_LINE_ZEROS.finditer(low_text.translate(_ZEROS)):
+            words = text[m.start("words") : m.end("words")].split()
+            if not nocase and not text[m.start("type")].isupper():
+                continue
+            if nocase and m.group("type") in _SHORT_STREET_TYPES:
+                continue  # "1 ST DEGREE AV BLOCK", "90 to st": segments, blocks, doctors
+            if not all(
+                self._facility_word_ok(w, w.lower(), nocase)
+                or (nocase and self._street_name_word(w.lower()))
+                or (w.lower() in _PLACE_OPENERS and (nocase or w[0].isupper()))
+                for w in words
+            ):
+                continue
+            start = m.start()
+            unit = _UNIT_BEFORE.search(low_text, max(0, start - 12), start)
+            if unit is not None:
+                start = unit.start()
+            end = self._address_tail(text, m.end(), nocase)
+            out.append(Finding(start, end, Kind.LOCATION, "dictionary"))
+
+    def _street_name_word(self, low: str) -> bool:
+        """In a note without case: a name the street is named after ("allen views")."""
+        return (
+            len(low) > 2
+            and self._lex.known_name(low)
+            and low not in self._common
+            and low not in self._stop
+            and low not in _NOT_A_PLACE
+        )
+
+    def _vouched_name_word(self, low: str) -> bool:
+        """In a note without case, before a strong head: any name ("LEE MEDICAL GROUP")."""
+        return (
+            len(low) > 2
+            and (self._lex.known_name(low) or low in self._gazetteer)
+            and low not in self._stop
+            and low not in _NOT_A_PLACE
+            and low not in NOT_AFTER_TITLE
+        )
+
+    def _address_at(
+        self, text: str, low_text: str, pos: int, nocase: bool, out: list[Finding]
+    ) -> None:
+        """The street after "lives at" or "address is" when no house number leads it."""
+        if _STREET_LINE.match(low_text, pos):
+            return  # "lives at 737 Jordan Gardens": read by ``_street_lines``
+        m = _NAMED_STREET.match(low_text, pos)
+        if m is None:
+            return
+        words = text[m.start("words") : m.end("words")].split()
+        opener = words[0].lower() in _STREET_OPENERS
+        if not (opener or m.group("no") or m.group("no2")):
+            return
+        for w in words:
+            low = w.lower()
+            if low in _PARTICLES or (opener and low == words[0].lower()):
+                continue
+            if low in self._stop or low in _NOT_A_PLACE or low in _NOT_ADDRESS:
+                return
+            if nocase:
+                if not (
+                    self._facility_word_ok(w, low, nocase)
+                    or self._vouched_name_word(low)
+                    or (opener and not self._lex.ordinary(low))
+                ):
+                    return
+            elif not w[0].isupper():
+                return
+        end = self._address_tail(text, m.end(), nocase)
+        out.append(Finding(m.start(), end, Kind.LOCATION, "dictionary"))
+
+    def _address_tail(self, text: str, pos: int, nocase: bool) -> int:
+        """Where the town, state, country and postal code after a street line end."""
+        end = pos
+        for part_no in range(5):
+            m = _ADDRESS_PART.match(text, end)
+            if m is None or (part_no and "\n" in text[end : m.start("part")]):
+                break
+            words = m.group("part").split()
+            taken = 0
+            for i, w in enumerate(words):
+                low = w.lower()
+                if low in _NOT_ADDRESS:
+                    break
+                if _POSTAL.match(w) and any(c.isdigit() for c in w):
+                    taken = i + 1
+                elif (low in ("of", "the") or low in _PARTICLES) and 0 < i < len(words) - 1:
+                    continue
+                elif nocase:
+                    if not (
+                        low in self._gazetteer
+                        or low in self._gazetteer_prefixes
+                        or (len(low) == 2 and part_no)
+                        or (part_no == 0 and self._facility_word_ok(w, low, nocase))
+                    ):
+                        break
+                    taken = i + 1
+                elif w[0].isupper() and low not in self._stop:
+                    taken = i + 1
+                else:
+                    break
+            if not taken:
+                break
+            last = words[taken - 1]
+            end = text.index(last, m.start("part")) + len(last)
+            if taken < len(words):
+                break
+        return end

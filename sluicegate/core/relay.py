@@ -1,9 +1,11 @@
 """Synchronize step: publish outbox messages, sweep stalled jobs, send webhooks.
 
 Runs as a thread inside the API process (embedded default) or as its own
-process (`sluicegate relay`). Several relays may run against PostgreSQL: rows
-are claimed with SKIP LOCKED. Publishing is at-least-once; the task is
-idempotent, so a message published twice does no harm.
+process (`sluicegate relay`). Several relays may run against PostgreSQL (one
+per API replica, say): outbox messages and due webhooks are claimed with SKIP
+LOCKED, so each goes out from one relay. Publishing is still at-least-once
+(a relay that dies mid-round); the task is idempotent, so a message published
+twice does no harm.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import threading
 import time
 
 import structlog
-from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, bindparam, select, update
+from sqlmodel import Session
 
 from sluicegate.core import audit, db
 from sluicegate.core.db import transaction
@@ -26,21 +28,52 @@ from sluicegate.core.webhooks import DELIVERY_PAGE, deliver_due
 log = structlog.get_logger("sluicegate.relay")
 
 
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[attr-defined]
+# Claim a page of unpublished messages by marking them published, in one
+# autocommit statement: rows another relay is claiming right now are skipped,
+# so several relays (one per API replica) never publish the same message.
+_CLAIM = (
+    update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(
+            select(_OUTBOX.c.id)
+            .where(_OUTBOX.c.published_at.is_(None))
+            .order_by(_OUTBOX.c.id)
+            .limit(bindparam("page"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(published_at=bindparam("now"))
+    .returning(_OUTBOX.c.id, _OUTBOX.c.job_id)
+)
+
+
 def publish_pending(runtime: Runtime) -> int:
     """Publish up to one batch of outbox messages; returns how many went out.
 
-    The broker is called outside any database transaction, so a slow or dead
+    The page is claimed first (marked published, committed), then sent; the
+    broker is called outside any database transaction, so a slow or dead
     broker never holds a lock that ingest needs. Stops at the first broker
-    error: the rest wait for the next round.
+    error and hands what was not sent back (unmarked, the error on the first
+    one): the rest wait for the next round. A relay that dies between the
+    claim and the send leaves its page marked but unsent; those jobs are still
+    ``queued`` with a deadline, and the sweeper publishes them again when it
+    passes (as for a message the broker lost).
     """
-    with transaction(runtime.engine) as session:
-        pending = session.execute(
-            select(col(OutboxMessage.id), OutboxMessage.job_id)
-            .where(col(OutboxMessage.published_at).is_(None))
-            .order_by(col(OutboxMessage.id))
-            .limit(runtime.settings.relay.batch_size)
-        ).all()
-    sent: list[int] = []
+    values = {"page": runtime.settings.relay.batch_size, "now": utcnow()}
+    if runtime.engine.dialect.name == "postgresql":
+        # One statement is atomic: autocommit saves the BEGIN and COMMIT round trips.
+        with runtime.engine.connect() as conn:
+            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+            claimed = auto.execute(_CLAIM, values).all()
+    else:  # SQLite: its BEGIN IMMEDIATE (db.make_engine) needs a real transaction
+        with runtime.engine.begin() as conn:
+            claimed = conn.execute(_CLAIM, values).all()
+    pending = sorted((int(row.id), str(row.job_id)) for row in claimed)
+    if not pending:
+        return 0
+    sent = 0
     error: str | None = None
     size = runtime.settings.pipeline.batch_size
     for start in range(0, len(pending), size):
@@ -52,39 +85,44 @@ def publish_pending(runtime: Runtime) -> int:
                 publish_batch(runtime.celery(), [job_id for _, job_id in chunk], chunk[0][0])
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"[:500]
-            log.warning("relay.broker_unavailable", waiting=len(pending) - len(sent), error=error)
+            log.warning("relay.broker_unavailable", waiting=len(pending) - sent, error=error)
             break
-        sent.extend(message_id for message_id, _ in chunk)
-    if sent or error:
-        # One statement for the batch (not a read and a write per row).
-        with transaction(runtime.engine) as session:
-            if sent:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id).in_(sent))
-                    .values(published_at=utcnow())
-                )
-            if error is not None:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id) == pending[len(sent)][0])
-                    .values(
-                        publish_attempts=col(OutboxMessage.publish_attempts) + 1,
-                        last_error=error,
-                    )
-                )
-    return len(sent)
+        sent += len(chunk)
+    if error is not None:
+        _hand_back(runtime, [message_id for message_id, _ in pending[sent:]], error)
+    return sent
+
+
+def _hand_back(runtime: Runtime, message_ids: list[int], error: str) -> None:
+    """Unmark messages the broker did not take; the first one records why."""
+    with runtime.engine.begin() as conn:
+        conn.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(message_ids)).values(published_at=None))
+        conn.execute(
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id == message_ids[0])
+            .values(publish_attempts=_OUTBOX.c.publish_attempts + 1, last_error=error)
+        )
 
 
 CHECKPOINT_CHECK_S = 60.0
 # Leases and retry backoffs are seconds long: looking for expired ones once a
 # second is soon enough, and spares the database a locked scan every poll.
 SWEEP_EVERY_S = 1.0
-# After a round the relay gathers for this long before the next one, even when
+# After a round the relay gathers for a moment before the next one, even when
 # woken: what arrived meanwhile goes out as one batch (pipeline.batch_size)
-# instead of a round per job. The latency it adds is bounded by this figure;
-# a round that found a full page of work goes again at once.
+# instead of a round per job, and every relay (one per API replica) is woken
+# by every NOTIFY, so fewer rounds also means fewer empty ones. While busy (a
+# round in the last BUSY_HOLD_S did BUSY_ROUND things or more) it gathers
+# BUSY_GATHER_S: under a backlog that gave batches ~1.5-2x the size of 20 ms
+# and half the rounds (worker transactions and audit appends fall with them).
+# Otherwise it gathers only GATHER_S, so a trickle of jobs (a publish and a
+# webhook or two per round) keeps its latency. The hold keeps a replica's
+# relay busy through the empty rounds it gets when another replica's relay
+# took the work first. A round that found a full page goes again at once.
 GATHER_S = 0.02
+BUSY_GATHER_S = 0.05
+BUSY_HOLD_S = 0.25
+BUSY_ROUND = 4
 
 
 def checkpoint_chains(runtime: Runtime) -> int:
@@ -145,18 +183,22 @@ class Relay:
             # Workers and other API replicas NOTIFY when they commit work for
             # the relay, so a long poll interval costs no latency.
             threading.Thread(target=self._listen, name="relay-listen", daemon=True).start()
+        busy_until = 0.0
         while not self._stop.is_set():
             began = time.monotonic()
-            full = False
+            done, full = 0, False
             try:
-                full = self._round()[1]
+                done, full = self._round()
             except Exception:
                 log.exception("relay.round_failed")
             if full:
                 continue
             self._wake.wait(interval)
             self._wake.clear()
-            self._stop.wait(max(0.0, GATHER_S - (time.monotonic() - began)))
+            if done >= BUSY_ROUND:
+                busy_until = time.monotonic() + BUSY_HOLD_S
+            gather = BUSY_GATHER_S if time.monotonic() < busy_until else GATHER_S
+            self._stop.wait(max(0.0, gather - (time.monotonic() - began)))
 
     def _listen(self) -> None:
         while not self._stop.is_set():

@@ -30,11 +30,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, Table, bindparam, insert, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from sluicegate.core import audit, db, metrics
@@ -148,7 +149,7 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def body_for(delivery: WebhookDelivery, job: Job) -> bytes:
+def body_for(delivery: _DeliveryLike, job: _JobLike) -> bytes:
     data = {
         "type": delivery.event,
         "timestamp": utcnow().isoformat().replace("+00:00", "Z"),
@@ -180,36 +181,138 @@ def _backoff_s(retry: Retry, attempt: int) -> float:
     return random.uniform(ceiling / 2, ceiling)
 
 
+@dataclass(frozen=True)
+class DueDelivery:
+    """A delivery claimed for this round, with what its request needs of its job."""
+
+    id: str
+    job_id: str
+    channel: str
+    event: str
+    url: str
+
+
+@dataclass(frozen=True)
+class JobState:
+    """The job a delivery is about, as it stood when the delivery was claimed."""
+
+    id: str
+    status: str
+    channel: str
+    task: str
+    attempts: int
+    work_item_id: str
+
+
+class _DeliveryLike(Protocol):
+    @property
+    def event(self) -> str: ...
+
+
+class _JobLike(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+
+
+_DELIVERIES: Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_JOBS: Table = Job.__table__  # type: ignore[attr-defined]
+# One statement claims a page of due deliveries (rows another relay is claiming
+# are skipped): pushing ``next_attempt_at`` out by DELIVERY_CLAIM_S makes other
+# relays pass them by until this round records them, or until the claim runs
+# out (a relay that died mid-round).
+_CLAIM = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id.in_(
+            sa_select(_DELIVERIES.c.id)
+            .where(_DELIVERIES.c.status == PENDING)
+            .where(_DELIVERIES.c.next_attempt_at <= bindparam("now"))
+            .order_by(_DELIVERIES.c.next_attempt_at)
+            .limit(bindparam("page"))
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+    )
+    .values(next_attempt_at=bindparam("claimed_until"))
+    .returning(
+        _DELIVERIES.c.id,
+        _DELIVERIES.c.job_id,
+        _DELIVERIES.c.channel,
+        _DELIVERIES.c.event,
+        _DELIVERIES.c.url,
+        _DELIVERIES.c.created_at,
+    )
+)
+_JOB_COLUMNS = (
+    _JOBS.c.status.label("job_status"),
+    _JOBS.c.channel.label("job_channel"),
+    _JOBS.c.task.label("job_task"),
+    _JOBS.c.attempts.label("job_attempts"),
+    _JOBS.c.work_item_id.label("job_work_item_id"),
+)
+# PostgreSQL returns each claimed row with its job's columns (UPDATE ... FROM);
+# SQLite's RETURNING cannot name the FROM table, so it reads the jobs after.
+_CLAIM_WITH_JOBS = _CLAIM.where(_JOBS.c.id == _DELIVERIES.c.job_id).returning(*_JOB_COLUMNS)
+_JOBS_OF = sa_select(_JOBS.c.id, *_JOB_COLUMNS).where(
+    _JOBS.c.id.in_(bindparam("job_ids", expanding=True))
+)
+
+
+def _claim_due(runtime: Runtime, limit: int) -> list[tuple[DueDelivery, JobState]]:
+    """Claim up to ``limit`` due deliveries for this round, in the order they were owed."""
+    now = utcnow()
+    values = {"now": now, "page": limit, "claimed_until": now + timedelta(seconds=DELIVERY_CLAIM_S)}
+    if runtime.engine.dialect.name == "postgresql":
+        # One statement is atomic: autocommit saves the BEGIN and COMMIT round trips.
+        with runtime.engine.connect() as conn:
+            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+            rows = auto.execute(_CLAIM_WITH_JOBS, values).all()
+        pairs = [(r, r) for r in rows]
+    else:  # SQLite: its BEGIN IMMEDIATE (db.make_engine) needs a real transaction
+        with runtime.engine.begin() as conn:
+            claimed = conn.execute(_CLAIM, values).all()
+            job_ids = sorted({r.job_id for r in claimed})
+            jobs = (
+                {j.id: j for j in conn.execute(_JOBS_OF, {"job_ids": job_ids})} if claimed else {}
+            )
+        pairs = [(r, jobs[r.job_id]) for r in claimed if r.job_id in jobs]
+    pairs.sort(key=lambda pair: (pair[0].created_at, pair[0].id))
+    return [
+        (
+            DueDelivery(d.id, d.job_id, d.channel, d.event, d.url),
+            JobState(
+                d.job_id,
+                j.job_status,
+                j.job_channel,
+                j.job_task,
+                j.job_attempts,
+                j.job_work_item_id,
+            ),
+        )
+        for d, j in pairs
+    ]
+
+
 def deliver_due(runtime: Runtime, limit: int = DELIVERY_PAGE) -> int:
     """Send every due delivery once; returns how many were attempted.
 
-    One query loads the due rows with their jobs; webhook requests go out
-    concurrently on pooled keep-alive clients; their outcomes are written in
-    one transaction (one audit head lock for the batch). Write-backs keep
-    their own path: each is adapter protocol work with its own policy.
+    One statement claims the due rows and reads their jobs; webhook requests
+    go out concurrently on pooled keep-alive clients; their outcomes are
+    written in one transaction (one audit head lock for the batch).
+    Write-backs keep their own path: each is adapter protocol work with its
+    own policy.
     """
-    now = utcnow()
-    with transaction(runtime.engine) as session:
-        due = session.exec(
-            select(WebhookDelivery, Job)
-            .join(Job, col(Job.id) == col(WebhookDelivery.job_id))
-            .where(WebhookDelivery.status == PENDING)
-            .where(col(WebhookDelivery.next_attempt_at) <= now)
-            .order_by(col(WebhookDelivery.next_attempt_at))
-            .limit(limit)
-            .with_for_update(of=WebhookDelivery, skip_locked=True)
-        ).all()
-        if due:
-            # Claimed for this round: another relay skips them now and passes
-            # them by until the claim runs out (a relay that died mid-round).
-            table = WebhookDelivery.__table__  # type: ignore[attr-defined]
-            session.connection().execute(  # SQL Core: the ORM's bulk UPDATE costs ~10x
-                update(table)
-                .where(table.c.id.in_([d.id for d, _ in due]))
-                .values(next_attempt_at=now + timedelta(seconds=DELIVERY_CLAIM_S))
-            )
+    due = _claim_due(runtime, limit)
     outcomes: list[_Outcome] = []
-    sends: list[tuple[WebhookDelivery, Future[_Outcome]]] = []
+    sends: list[Future[_Outcome]] = []
     for delivery, job in due:
         if delivery.event == WRITEBACK:
             _attempt_writeback(runtime, delivery, job)
@@ -220,15 +323,15 @@ def deliver_due(runtime: Runtime, limit: int = DELIVERY_PAGE) -> int:
         elif len(due) == 1:
             outcomes.append(ready())
         else:
-            sends.append((delivery, _sender_pool().submit(ready)))
-    outcomes.extend(future.result() for _, future in sends)
+            sends.append(_sender_pool().submit(ready))
+    outcomes.extend(future.result() for future in sends)
     if outcomes:
         _record_many(runtime, outcomes)
     return len(due)
 
 
 def _prepare(
-    runtime: Runtime, delivery: WebhookDelivery, job: Job
+    runtime: Runtime, delivery: DueDelivery, job: JobState
 ) -> _Outcome | Callable[[], _Outcome]:
     """The signed request for one webhook delivery, or its outcome when it cannot go."""
     channel = runtime.settings.adapters.get(delivery.channel)
@@ -317,7 +420,7 @@ def _sender_pool() -> ThreadPoolExecutor:
         return executor
 
 
-def _attempt_writeback(runtime: Runtime, delivery: WebhookDelivery, job: Job) -> None:
+def _attempt_writeback(runtime: Runtime, delivery: DueDelivery, job: JobState) -> None:
     """Hand the job's result to its adapter's ``write_back`` and record the outcome."""
     with Session(runtime.engine) as session:
         row = session.get(WorkItemRow, job.work_item_id)

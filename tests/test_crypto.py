@@ -1,5 +1,10 @@
+from __future__ import annotations
+
 import base64
+import multiprocessing
+import multiprocessing.synchronize
 import stat
+from multiprocessing.queues import Queue
 
 import pytest
 
@@ -64,3 +69,31 @@ def test_keys_from_config(tmp_path) -> None:
     sealer = sealer_from_settings(settings)
     assert sealer.active_key_id == "prod-1"
     assert not (tmp_path / "keys").exists()
+
+
+def _first_key_at(home: str, start: multiprocessing.synchronize.Event, out: Queue[str]) -> None:
+    from pathlib import Path
+
+    start.wait(30)
+    sealer = sealer_from_settings(make_settings(Path(home)))
+    out.put(sealer.seal(b"x", b"aad").hex())
+
+
+def test_processes_starting_on_a_new_home_share_one_first_key(tmp_path) -> None:
+    """API replicas sharing a home all start: none reads a half-written key or
+    dies on a key id another one claimed, and all seal under the same key."""
+    ctx = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        home = tmp_path / f"round{attempt}"
+        start, out = ctx.Event(), ctx.Queue()
+        procs = [ctx.Process(target=_first_key_at, args=(str(home), start, out)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        start.set()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 6
+        blobs = [bytes.fromhex(out.get(timeout=5)) for _ in procs]
+        only = sealer_from_settings(make_settings(home))
+        assert all(only.open(blob, b"aad") == b"x" for blob in blobs)
+        assert sorted(p.name for p in (home / "keys").iterdir()) == ["k0001.key"]

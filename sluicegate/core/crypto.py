@@ -8,9 +8,11 @@ table and id) so a ciphertext cannot be moved to another row unnoticed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -86,14 +88,25 @@ def _load_key_files(directory: Path) -> dict[str, bytes]:
 
 
 def generate_key_file(directory: Path) -> str:
-    """Create a new random key file (mode 0600); returns its key id."""
+    """Create a new random key file (mode 0600); returns its key id.
+
+    The key is written to a private temporary file and then linked under its
+    final name, which fails if that name exists: a reader never sees a
+    half-written key, and two processes starting together (API replicas
+    sharing a home) cannot both claim one id. The loser raises FileExistsError.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     os.chmod(directory, 0o700)
     kid = f"k{len(list(directory.glob('*.key'))) + 1:04d}"
-    path = directory / f"{kid}.key"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(base64.b64encode(AESGCM.generate_key(bit_length=256)).decode())
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=".new-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:  # mkstemp creates it 0600
+            handle.write(base64.b64encode(AESGCM.generate_key(bit_length=256)).decode())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temp, directory / f"{kid}.key")
+    finally:
+        os.unlink(temp)
     return kid
 
 
@@ -110,6 +123,7 @@ def sealer_from_settings(settings: Settings) -> Sealer:
     directory = _key_dir(settings)
     keys = _load_key_files(directory) if directory.exists() else {}
     if not keys:
-        generate_key_file(directory)
+        with contextlib.suppress(FileExistsError):  # another process made the first key
+            generate_key_file(directory)
         keys = _load_key_files(directory)
     return Sealer(keys, enc.active_key_id or sorted(keys)[-1])

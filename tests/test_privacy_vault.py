@@ -62,6 +62,16 @@ def test_realistic_fakes_never_contain_a_long_real_number() -> None:
         assert fake.endswith(tuple("0123456789")), fake  # found without the fallback
 
 
+def test_realistic_ssns_never_contain_another_real_value() -> None:
+    """A fake SSN's digit groups must not be a real short id (the guard flags the token)."""
+    real_ids = [f"{n:04d}" for n in range(0, 10000, 7)]  # one in seven 4-digit groups
+    for seed in range(300):
+        vault = Vault(mode="realistic", seed=seed)
+        vault.avoid(real_ids)
+        fake = vault.surrogate("SSN", "123-45-6789")
+        assert fake.split("-")[-1] not in real_ids, (seed, fake)
+
+
 def test_realistic_names_map_token_by_token_and_avoid_real_values() -> None:
     vault = Vault(mode="realistic", seed=7)
     vault.avoid(["Jane Testperson", "Springfield"])

@@ -308,11 +308,13 @@ class Faker:
 
     def ip(self) -> str:
         net = self._rng.choice(["192.0.2", "198.51.100", "203.0.113"])
-        return f"{net}.{self._rng.randint(1, 254)}"
+        return self._fresh(lambda: f"{net}.{self._rng.randint(1, 254)}")
 
     def ssn(self) -> str:
         r = self._rng
-        return f"9{r.randint(0, 99):02d}-{r.randint(1, 99):02d}-{r.randint(1, 9999):04d}"
+        return self._fresh(
+            lambda: f"9{r.randint(0, 99):02d}-{r.randint(1, 99):02d}-{r.randint(1, 9999):04d}"
+        )
 
     def phone(self, original: str) -> str:
         """Same punctuation as ``original``; the last seven digits are 555-01xx."""

@@ -23,6 +23,7 @@ from sluicegate.core.privacy.known import TITLES
 FORMAT_VERSION = 1
 NAME_LABELS = frozenset({"PATIENT", "NAME"})
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
+_DIGIT_GROUP = re.compile(r"\d+")
 _NUMBERISH = frozenset({"ID", "SSN", "ACCOUNT", "PHONE"})
 _ZIP = re.compile(r"\d{5}(?:-\d{4})?|\d{3,4}")
 
@@ -279,6 +280,9 @@ class Vault:
         if value.casefold() in self._avoid or value in self._originals:
             return True
         if any(m.group().casefold() in self._avoid for m in _TOKEN.finditer(value)):
+            return True
+        # a real short id standing as a digit group of the fake ("997-62-2234" for id 2234)
+        if any(group in self._avoid for group in _DIGIT_GROUP.findall(value)):
             return True
         digits = re.sub(r"\D", "", value)
         return any(known in digits for known in self._avoid_digits)

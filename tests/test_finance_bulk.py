@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, text
 
 from sluicegate.adapters.finance import FinanceAdapter
+from sluicegate.adapters.finance.bulk import result_line
 from sluicegate.adapters.finance.errors import ReportRejected, load_report, validate_report
 from sluicegate.adapters.finance.importers import import_file
 from sluicegate.adapters.finance.models import Report
@@ -99,6 +100,12 @@ def _lines(n: int) -> str:
     return "\n".join(out) + "\n"
 
 
+def _companies(n: int) -> str:
+    """``n`` valid reports, the i-th the same in every body."""
+    docs = [{**sample(), "entity": {"name": f"Index Co {i}"}} for i in range(n)]
+    return "\n".join(json.dumps(doc) for doc in docs) + "\n"
+
+
 def _answers(client: TestClient, body: str) -> list[dict[str, Any]]:
     response = client.post("/finance/reports:bulk", content=body, headers=NDJSON)
     assert response.status_code == 200
@@ -154,10 +161,17 @@ def test_idempotency_lookup_uses_the_tenant_key_index(client_engine: Any) -> Non
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        _answers(client, _lines(3))
+        first = _answers(client, _companies(3))[:-1]
+        # A batch of new lines is inserted without looking first.
+        assert not seen and [a["status"] for a in first] == ["accepted"] * 3
+        # Re-posted with one new line: the insert fails on the unique key, and
+        # the batch is stored after one look-up of its keys.
+        again = _answers(client, _companies(4))[:-1]
     finally:
         event.remove(engine, "before_cursor_execute", capture)
-    assert seen
+    assert [a["status"] for a in again] == ["duplicate"] * 3 + ["accepted"]
+    assert [a["job_id"] for a in again[:3]] == [a["job_id"] for a in first]
+    assert len(seen) == 1
     statement, params = seen[0]
     with engine.connect() as conn:
         plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
@@ -175,3 +189,19 @@ def client_engine(tmp_path: Path, scripted: Any) -> Any:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         yield c, engine
+
+
+def test_result_lines_are_what_json_writes() -> None:
+    job = "0192f3a4-5b6c-7d8e-9f01-23456789abcd"
+    results: list[dict[str, Any]] = [
+        {"line": 7, "status": "accepted", "job_id": job},
+        {"line": 8, "status": "duplicate", "job_id": job},
+        {"line": 9, "status": "accepted", "job_id": 'x"\n\u00e9'},  # not an id: encoded
+        {"line": True, "status": "accepted", "job_id": job},
+        {"line": 10, "status": 'acc"epted', "job_id": job},
+        {"line": 11, "status": "accepted", "job_id": job, "failed_checks": [{"name": "é"}]},
+        {"status": "accepted", "line": 12, "job_id": job},
+        {"line": 13, "status": "rejected", "errors": [{"field": "", "message": "bad"}]},
+    ]
+    for result in results:
+        assert result_line(result) == json.dumps(result, ensure_ascii=False) + "\n"

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from sluicegate.core import audit, db
 from sluicegate.core.crypto import Sealer
 from sluicegate.core.driver_insert import insert_many
-from sluicegate.core.ingest import Encoded, accept, open_item, ordered_id
+from sluicegate.core.ingest import Accepted, Encoded, accept, open_item, ordered_id, ordered_ids
 from sluicegate.core.interfaces import WorkItem
 from sluicegate.core.tables import Job, WorkItemRow
 
@@ -123,3 +123,42 @@ def test_ids_are_uuid7_in_time_order() -> None:
     assert all(i < later for i in first)
     stamp = int(later.replace("-", "")[:12], 16) / 1000
     assert abs(stamp - time.time()) < 5
+
+
+def test_ids_drawn_together_are_uuid7_and_distinct() -> None:
+    batch = ordered_ids(2000)
+    parsed = [uuid.UUID(i) for i in batch]
+    assert [str(u) for u in parsed] == batch  # canonical lower-case text
+    assert {u.version for u in parsed} == {7} and {u.variant for u in parsed} == {uuid.RFC_4122}
+    assert len(set(batch)) == 2000
+    # The random part really varies: each of its 74 bits is set in some id, clear in another.
+    bits = [b for b in range(80) if b not in (62, 63, 76, 77, 78, 79)]
+    assert len(bits) == 74
+    for bit in bits:
+        assert 0 < sum(u.int >> bit & 1 for u in parsed) < len(parsed)
+    time.sleep(0.002)
+    assert max(batch) < ordered_ids(1)[0]
+
+
+def test_expecting_new_items_still_finds_stored_ones(migrated_engine: sa.Engine) -> None:
+    """A bulk batch inserts without looking first; one stored item sends it the checking way."""
+    engine = migrated_engine
+
+    def put(items: list[WorkItem]) -> list[Accepted]:
+        return accept(engine, SEALER, "finance", items, max_attempts=3, lease_s=60, expect_new=True)
+
+    first = put([item("a"), item("b")])
+    assert [a.created for a in first] == [True, True]
+    # "c" is new, "b" (last, so its insert fails after "c"'s) and "a" were stored.
+    mixed = [item("c"), item("a"), item("c"), item("b")]
+    again = put(mixed)
+    assert [a.created for a in again] == [True, False, False, False]
+    assert again[1].job_id == first[0].job_id and again[3].job_id == first[1].job_id
+    assert again[2].job_id == again[0].job_id
+    with Session(engine) as s:
+        keys = sorted(r.idempotency_key for r in s.exec(select(WorkItemRow)).all())
+        assert keys == ["a", "b", "c"]
+        assert len(s.exec(select(Job)).all()) == 3
+        assert audit.verify_chain(s, "t1") is None
+        kinds = [e.type for e in s.exec(select(audit.AuditEvent)).all()]
+        assert kinds == ["received", "validated"] * 3

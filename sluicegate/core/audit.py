@@ -168,15 +168,21 @@ def chain_rows(
     rows: list[dict[str, Any]] = []
     now = utcnow()  # one transaction, one time
     at, name = _CANONICAL.encode(now.isoformat()), _CANONICAL.encode(tenant)
+    encoded: dict[int, str] = {}  # by id(data): a dict shared by many events is encoded once
     for type_, job_id, data in events:
         seq += 1
+        text = encoded.get(id(data))
+        if text is None:
+            text = _CANONICAL.encode(data)
+            if len(events) > 1:
+                encoded[id(data)] = text
         row: dict[str, Any] = {
             "tenant": tenant,
             "seq": seq,
             "job_id": job_id,
             "type": type_,
             "at": now,
-            "data": _CANONICAL.encode(data),
+            "data": text,
             "prev_hash": prev,
         }
         row["hash"] = prev = _new_row_hash(row, at, name)

@@ -44,6 +44,12 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoint every ~16 MB of WAL rather than SQLite's 4 MB: bulk loads
+        # rewrite the same right-edge index pages batch after batch, and each
+        # checkpoint copied them again (~9% of the bulk server's CPU at 4 MB).
+        # The file is cut back to 64 MB after a checkpoint that left it larger.
+        cursor.execute("PRAGMA wal_autocheckpoint=4000")
+        cursor.execute("PRAGMA journal_size_limit=67108864")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -16,7 +16,6 @@ import os
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -52,10 +51,27 @@ def ordered_id() -> str:
     5k and 20k rows; with these it is ~70 at 20k and ~80 at 100k (the content
     keyed idempotency index stays random).
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
-    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 9562 variant
-    return str(uuid.UUID(int=value))
+    return ordered_ids(1)[0]
+
+
+def ordered_ids(n: int) -> list[str]:
+    """``n`` :func:`ordered_id` values: one read of the system's random source for all.
+
+    Formatted as text directly: a ``uuid.UUID`` per id and a ``getrandom`` call
+    per id were ~3 us of the ~6 us two ids per stored item cost (measured).
+    """
+    stamp = (time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | 0x2 << 62
+    random = os.urandom(10 * n)
+    ids: list[str] = []
+    for start in range(0, 10 * n, 10):
+        bits = int.from_bytes(random[start : start + 10], "big") & _RANDOM_BITS
+        h = f"{stamp | bits:032x}"
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids
+
+
+# The 74 random bits of a UUIDv7: not the version (4 bits at 76) or variant (2 at 62).
+_RANDOM_BITS = (1 << 80) - 1 & ~(0xF << 76) & ~(0x3 << 62)
 
 
 def work_item_aad(row_id: str) -> bytes:
@@ -121,6 +137,7 @@ def accept(
     max_attempts: int,
     lease_s: float,
     within: Callable[[Connection, list[Accepted]], None] | None = None,
+    expect_new: bool = False,
 ) -> list[Accepted]:
     """Store ``items`` with their jobs and outbox messages, all or nothing.
 
@@ -128,7 +145,21 @@ def accept(
     and before the commit, with each item's outcome: an adapter's own rules
     (finance: same key with different content is a conflict) can then refuse
     the whole set by raising, and nothing is stored.
+
+    ``expect_new`` (a bulk load of mostly new items): insert without looking
+    for stored items first; one that is stored already fails the insert on its
+    unique key, the transaction rolls back, and the items are accepted again
+    the checking way. Looking up a 500-item batch cost ~5 us an item; a re-sent
+    batch fails at its first row, so it costs little more than the look-up.
     """
+    if expect_new and engine.dialect.name == "sqlite":  # PostgreSQL's own path is optimistic
+        try:
+            accepted = _accept(engine, sealer, adapter, items, max_attempts, lease_s, within, False)
+        except IntegrityError:
+            pass
+        else:
+            metrics.job_accepted(adapter, sum(a.created for a in accepted))
+            return accepted
     try:
         accepted = _accept(engine, sealer, adapter, items, max_attempts, lease_s, within)
     except IntegrityError:
@@ -147,6 +178,7 @@ def _accept(
     max_attempts: int,
     lease_s: float,
     within: Callable[[Connection, list[Accepted]], None] | None = None,
+    check: bool = True,
 ) -> list[Accepted]:
     if within is None and engine.dialect.name == "postgresql":
         try:
@@ -161,7 +193,7 @@ def _accept(
     # SQL Core, one statement per table: the ORM's sessions and per-object
     # flushes cost several times the commit itself on this hot path.
     with engine.begin() as conn:
-        known = _existing_jobs(conn, items)
+        known = _existing_jobs(conn, items) if check else {}
         rows = _Rows.build(sealer, adapter, items, known, max_attempts, lease_s)
         if rows.jobs:
             insert_many(conn, WorkItemRow.__table__, rows.items)  # type: ignore[attr-defined]
@@ -228,12 +260,14 @@ class _Rows:
         jobs_rows: list[dict[str, Any]] = []
         events: dict[str, list[tuple[str, str | None, dict[str, Any]]]] = {}
         now = utcnow()
+        ids = iter(ordered_ids(2 * len(items)))
+        validated = {"adapter": adapter}  # one object: the audit chain encodes it once
         for item in items:
             key = (item.tenant, item.idempotency_key)
             if key in known:
                 accepted.append(Accepted(known[key], created=False))
                 continue
-            row_id = ordered_id()
+            row_id = next(ids)
             row = _row(
                 WorkItemRow,
                 id=row_id,
@@ -246,7 +280,7 @@ class _Rows:
                 idempotency_key=item.idempotency_key,
                 created_at=now,
             )
-            job_id = ordered_id()
+            job_id = next(ids)
             job = _row(
                 Job,
                 id=job_id,
@@ -277,7 +311,7 @@ class _Rows:
             )
             # Parsed and validated by the adapter before it got here (invalid
             # input is answered in the domain's idiom and never stored).
-            events[item.tenant].append(("validated", job_id, {"adapter": adapter}))
+            events[item.tenant].append(("validated", job_id, validated))
             accepted.append(Accepted(job_id, created=True))
         outbox = [{"job_id": j["id"], "created_at": now, "publish_attempts": 0} for j in jobs_rows]
         return cls(accepted, items_rows, jobs_rows, outbox, events)

@@ -234,7 +234,9 @@ def accept_lines(
     ``digests`` are the items' content digests when they are :class:`Encoded`.
     """
     sums = _digests(items, digests)
-    stored = accept(engine, sealer, adapter, items, max_attempts=max_attempts, lease_s=lease_s)
+    stored = accept(
+        engine, sealer, adapter, items, max_attempts=max_attempts, lease_s=lease_s, expect_new=True
+    )
     reposted: dict[str, set[str]] = {}
     for item, result in zip(items, stored, strict=True):
         if not result.created:

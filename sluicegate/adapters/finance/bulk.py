@@ -12,8 +12,10 @@ transaction, answered with ``reports`` (one ``job_id``/``status`` each).
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import tempfile
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import BrokenExecutor
@@ -178,11 +180,46 @@ def process_batch(
 
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_PLAIN = ("line", "status", "job_id")
+
+
+def result_line(result: dict[str, Any]) -> str:
+    """One line of the answer: what ``json.dumps`` writes, newline-terminated.
+
+    The common result (a line number, a status, a job id: all plain ASCII) is
+    formatted directly; encoding it was ~2 us of the server's time per line.
+    """
+    if tuple(result) == _PLAIN:
+        line, status, job_id = result["line"], result["status"], result["job_id"]
+        if type(line) is int and status.isalpha() and _ID_CHARS.issuperset(job_id):
+            return f'{{"line": {line}, "status": "{status}", "job_id": "{job_id}"}}\n'
+    return _ENCODE(result) + "\n"
+
+
+_ID_CHARS = frozenset("0123456789abcdef-")
 
 CONFLICT = (
     "already accepted with different content under the same key (the Idempotency-Key, "
     "or the report's entity, period and version); send a correction as a new 'version'"
 )
+
+
+_frozen = threading.Event()
+
+
+def freeze_heap_once() -> None:
+    """Move what the process holds by now out of the garbage collector's sight, once.
+
+    A bulk load allocates thousands of rows per batch, and every few batches a
+    full collection walked the server's whole long-lived heap (the app, the ORM,
+    compiled schemas): ~12 us of the ~80 us the server spends storing a line
+    (measured). Objects alive at the first bulk request are the server's own
+    long-lived state; garbage made later is still collected as before.
+    """
+    if not _frozen.is_set():
+        _frozen.set()
+        gc.collect()
+        gc.freeze()
 
 
 async def run_bulk(
@@ -200,6 +237,7 @@ async def run_bulk(
     With helper processes up, up to ``helpers.processes`` batches are being
     prepared there while this process stores the oldest one.
     """
+    freeze_heap_once()
     tally = Tally()
     batch: list[Line] = []
     inflight: deque[tuple[list[Line], asyncio.Future[list[Prepared]]]] = deque()
@@ -209,7 +247,7 @@ async def run_bulk(
         for result in results:
             setattr(tally, result["status"], getattr(tally, result["status"]) + 1)
             tally.lines += 1
-        out.write("".join(_ENCODE(result) + "\n" for result in results).encode())
+        out.write("".join(result_line(result) for result in results).encode())
 
     async def store_oldest() -> None:
         lines, future = inflight.popleft()

@@ -71,6 +71,10 @@ TEMPLATES: list[tuple[str, list[str]]] = [
     ("{G} {I}. {S}, RRT", ["{G}", "{S}"]),
     ("Hand off to {g} {I}. {s}, NP at 1900.", ["{g}", "{s}"]),
     ("The {s} family was updated at length.", ["{s}"]),
+    ("Dear Dr. {o}, RE: {S}, {G} (DOB 3/4/1950) was seen today.", ["{S}, {G}"]),
+    ("ID band checked: {s},{g}, MRN 555-1234.", ["{s},{g}"]),
+    ("Critical result called to {g} {s}, MD at 1400.", ["{g} {s}"]),
+    ("See flowsheet for details. -- {g} {I}., RN", ["{g} {I}"]),
 ]
 
 
@@ -143,10 +147,52 @@ def test_names_in_context_are_found_in_fresh_notes(recognizer: NameRecognizer) -
         ("Care coordinated by Mary Tuchscherer", "Mary Tuchscherer"),
         ("Talc planned by Vexley-Painter MD.", "Vexley-Painter"),
         ("dr. murphy aware of the sats.", "murphy"),
+        # issue 6: labels, verbs of contact, sign-offs, initials
+        ("Dear Dr. Pell, RE: VARGOLINI, TEODORA (3rd May 1950) was seen.", "VARGOLINI, TEODORA"),
+        ("ID band checked: Wexmorr,Ilsabet, MRN 555", "Wexmorr,Ilsabet"),
+        ("Returned call to Dravenka at 555-0100, no answer.", "Dravenka"),
+        ("No answer, left message. Routed to Quillane Ostrova, MD.", "Quillane Ostrova"),
+        ("Turned q2h. See flowsheet for details. -- Germán RN", "Germán"),
+        ("Plan reviewed with team. -- Merel W., RN", "Merel W"),
+        ("PHONE NOTE -- Dravenka, N. -- MRN 555-123", "Dravenka, N"),
+        ("VARGOLINI, TEODORA M. / #555123 ICU nursing flowsheet", "VARGOLINI, TEODORA M"),
+        ("Triage RN: Oviyanka", "Oviyanka"),
+        ("Caller: Cherith (sister), call back number 555-0100", "Cherith"),
+        ("Niece (Siya Bora) visited this evening.", "Siya Bora"),
+        ("Troponin 2.3. Pt D.R. is 44 and lives alone.", "D.R"),
+        ("TROPONIN 2.3. PT JNG IS 70 AND LIVES ALONE.", "JNG"),
     ],
 )
 def test_name_context_classes(recognizer: NameRecognizer, text: str, value: str) -> None:
     assert _found(text, value, _covered(text, recognizer.find(text))), recognizer.find(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (
+            "Patient: Wexmorr, Ilsabet\nHOSPITAL COURSE: Wexmorr's fracture was repaired.",
+            "Wexmorr's",
+        ),
+        ("Patient: Hall, Jonas\nHOSPITAL COURSE: Hall's pneumonia was treated.", "Hall's"),
+        ("NAME: DRAVENKA, OLA\nSEEN ON ROUNDS. DRAVENKA MAE AND FOLLOWS COMMANDS.", "DRAVENKA MAE"),
+    ],
+)
+def test_a_name_found_once_is_found_again(
+    recognizer: NameRecognizer, text: str, value: str
+) -> None:
+    """Issue 6: a bare later mention ("Hall's ...") is the person named in the header."""
+    covered = _covered(text, recognizer.find(text))
+    start = text.rindex(value)
+    name = value.split()[0].removesuffix("'s")
+    assert all(covered[start : start + len(name)])
+
+
+def test_a_name_that_is_a_word_repeats_only_capitalised(recognizer: NameRecognizer) -> None:
+    text = "Patient: Hall, Jonas. Walked in the hall twice; HALL IS QUIET."
+    covered = _covered(text, recognizer.find(text))
+    assert covered[text.index("Hall")]
+    assert not covered[text.index("hall")] and not covered[text.index("HALL")]
 
 
 def test_a_dotted_role_is_not_an_initial(recognizer: NameRecognizer) -> None:
@@ -242,6 +288,12 @@ CLINICAL = [
     "Skin: reddened area over the sacrum; Open area on upper back, ecchymotic area L hip.",
     "SEE MD NOTES. U/O REMAINS LOW MD AWARE. STRONG NP COUGH.",
     "Wife stays Very Close by; Same Place as last visit.",
+    "BS 260'S, COVERED PER RISS. VSS AS PER FLOWSHEET.",
+    "Per ICU team, continue. Routed to Cardiology for review.",
+    "pt UO is adequate, > 30 cc/hr. PT ED IS 2 hours away.",
+    "Plan:\n-- Continue heparin gtt\n-- Wean vent as tolerated",
+    "Parkinson's disease. HOSPITAL COURSE: Parkinson's tremor was stable.",
+    "Dr. Neurology aware. Discussed with Cardiology, plan per Renal.",
 ]
 
 

@@ -212,6 +212,8 @@ _DRUG_ENDINGS = (
     "zepam",
     "zolam",
 )
+#: Departments and specialties ("Cardiology", "Psychiatry"): never a person after "Dr." or "per".
+DEPARTMENT_ENDINGS = ("ology", "ologist", "iatry", "iatrics", "surgery", "medicine", "ics")
 #: Surnames this common are names even when a dictionary lists them as words ("Baker").
 _WORDY_RANK = 15000
 _TYPO_TOP_N = 50000
@@ -291,6 +293,27 @@ class Lexicon:
             and not self.typo(low)
         )
 
+    def unknown(self, low: str) -> bool:
+        """No word any list here knows: not frequent, not in the dictionary, no drug stem.
+
+        Unlike ``rare`` this does not look for typos: after a label ("Caller:") a word
+        one letter from an English word ("Cherith") is still read as a name.
+        """
+        return (
+            len(low) > 2
+            and "'" not in low
+            and low not in self.stop
+            and low not in NOT_AFTER_TITLE
+            and low not in self.frequent
+            and not self.ordinary(low)
+            and not low.endswith(_DRUG_ENDINGS)
+            and not low.endswith(DEPARTMENT_ENDINGS)
+            and (
+                "-" not in low
+                or all(self.unknown(p) or self.known_name(p) for p in low.split("-") if p)
+            )
+        )
+
     def ordinary(self, low: str) -> bool:
         """A frequent or dictionary word, or a regular inflection of one ("awaiting")."""
         return low in self.common or self.dictionary_word(low)
@@ -334,6 +357,8 @@ class Lexicon:
         """
         if len(low) < _SWAP_MIN or low in self.given or low in self.surnames:
             return False
+        if not low.isascii():
+            return False  # nobody types "Germán" for "german" by accident
         cached = self._typos.get(low)
         if cached is None:
             if len(low) < _TYPO_MIN:  # short words: only two letters swapped ("tema")

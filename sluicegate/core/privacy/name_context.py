@@ -111,7 +111,36 @@ _RELATION_BEFORE = re.compile(
     lead(RELATION_WORDS)
     + r"\b"
     + trie(RELATION_WORDS)
-    + r"(?:'s|s)?\b\s*[:,\-?]?\s*(?:is\s+|was\s+)?",
+    + r"(?:'s|s)?\b\s*[:,\-?(]?\s*(?:is\s+|was\s+)?",
+)
+#: Labels and verbs after which a person's name comes ("RE:", "ID band checked:",
+#: "routed to"): the next capitalised word is a name if it is no frequent word.
+_COLON_LABELS = ["patient", "re", "checked", "caller", "contact", "rn", "radiologist"]
+_COLON_LABELS += ["attending", "nurse", "physician", "provider", "by", "author", "pcp"]
+_LABEL_WORDS = [*_COLON_LABELS, "routed", "called", "call"]
+_LABEL_WORDS += ["discussed", "reviewed", "consult", "consulted", "taken", "message"]
+_LABEL_BEFORE = re.compile(
+    r"\b(?:(?:" + "|".join(_COLON_LABELS) + r")[ \t]*:|(?:routed|called|call)[ \t]+to"
+    r"|(?:discussed|reviewed|consult|consulted)[ \t]+with"
+    r"|taken[ \t]+by|message[ \t]+from)[ \t]*"
+    r"(?:dr\.?[ \t]+)?"
+)
+#: Initials after "Pt" where a name would stand, then a verb: "Pt D.R. is 44", "PT MAS IS 85"
+#: (undotted only before a number; the recognizer checks they are capitals).
+_PT_INITIALS_AFTER = (
+    r"[ \t]+(?:((?:[a-z]\.[ \t]?){2,3})(?=[ \t]+(?:is|was|has)\b)"
+    r"|([a-z]{2,3})(?=[ \t]+(?:is|was)[ \t]+(?:an?[ \t]+)?\d))"
+)
+_PT_INITIALS = re.compile(r"\b(?:pt|patient)" + _PT_INITIALS_AFTER)
+#: A sign-off: "-- Alan", "-- Kasia RN", "— Merel W., RN" (the name is checked by
+#: ``SIGNOFF_END`` too).
+_SIGNOFF_BEFORE = re.compile(r"(?<![^\s])(?:--|\u2014)[ \t]*(?=[^\W\d_])")
+_SIGNOFF_ROLES = "(?:rn|md|np|pa-c|rrt|lpn|do|mbbs|pa)"
+#: What ends a sign-off name: the end of the line, or an initial and a role.
+SIGNOFF_END = re.compile(
+    r"(?:,?[ \t]*(?!" + _SIGNOFF_ROLES + r"\b)[^\W\d_]+(?:['\-][^\W\d_]+)*\.?){0,3}"
+    r"(?:,?[ \t]*(?P<role>" + _SIGNOFF_ROLES + r")\b\.?)?[ \t]*(?:\n|$|--|/|\u2014)",
+    re.IGNORECASE,
 )
 # Weaker context: the next token must also be a capitalised known name.
 _CONTACT_BEFORE = re.compile(
@@ -280,6 +309,8 @@ CONTACT_END = re.compile(_CONTACT_BEFORE.pattern + "$", re.IGNORECASE)
 RULES: list[LedRule] = [
     ("title", _TITLE_BEFORE, first_runs(TITLES), 0),
     ("relation", _RELATION_BEFORE, first_runs(RELATION_WORDS, plural=True), 0),
+    ("label", _LABEL_BEFORE, _LABEL_WORDS, 0),
+    ("pt_initials", _PT_INITIALS, ["pt", "patient"], 0),
     (
         "role_before",
         _ROLE_BEFORE,
@@ -325,6 +356,13 @@ GATES = {
     ("role", "r"): r"\.n\.",
     ("role", "m"): r"\.d\.",
     ("relation", "ordered"): " by",
+    **{("label", w): r"[ \t]*:" for w in _COLON_LABELS},
+    **{("label", w): r"[ \t]+to\b" for w in ["routed", "called", "call"]},
+    **{("label", w): r"[ \t]+with\b" for w in ["discussed", "reviewed", "consult", "consulted"]},
+    ("label", "taken"): r"[ \t]+by\b",
+    ("label", "message"): r"[ \t]+from\b",
+    ("pt_initials", "pt"): _PT_INITIALS_AFTER,
+    ("pt_initials", "patient"): _PT_INITIALS_AFTER,
     ("relation_after", "his"): r"[ \t]+" + trie(KIN),
     ("relation_after", "her"): r"[ \t]+" + trie(KIN),
     # " is made aware", " was (cell) ...": the words of ``_WORD_AFTER`` after "is" or "was".
@@ -374,6 +412,17 @@ class NameContext:
             if text[m.start() : m.start() + 2] in {"MS", "MR"}:
                 self.shouted_title.add(m.end())
         self.relation = {m.end() for m in led["relation"]}
+        #: After a label or verb that introduces a person ("RE:", "routed to").
+        self.label = {m.end() for m in led["label"]}
+        #: After a sign-off dash ("-- Alan").
+        self.signoff = (
+            {m.end() for m in _SIGNOFF_BEFORE.finditer(text)}
+            if "--" in text or "\u2014" in text
+            else set()
+        )
+        head = text[:80]
+        if "," in head and ("/" in head or "--" in head) and text[:1].isalpha():
+            self.signoff.add(0)  # a header line: "BARROS, LUIZ M. / #00554084"
         self.role_before = {m.end() for m in led["role_before"]}
         self.initial = {m.end() for m in _INITIAL_BEFORE.finditer(text)}
         after = leftmost(led["relation_after"], _RELATION_IN_BRACKETS.finditer(low_text))
@@ -400,6 +449,7 @@ class NameContext:
             (self.family_after if m.group("family") else self.thing_after).add(end)
         #: Token starts and ends where some name context applies.
         self.starts = self.title | self.weak_title | self.relation | self.role_before | self.initial
+        self.starts |= self.label | self.signoff
         self.ends = self.role | self.relation_after | self.action_after | self.speech_after
 
 
@@ -419,7 +469,7 @@ def mixed_case_candidates(text: str, ctx: NameContext) -> list[re.Match[str]]:
     caps = capitalised_in(text)
     found = dict(zip(map(_START, caps), caps, strict=True))
     plain = len(found)  # while nothing joins, the capitalised tokens are the answer, in order
-    for pos in ctx.title | ctx.weak_title | ctx.relation | ctx.role_before:
+    for pos in ctx.title | ctx.weak_title | ctx.relation | ctx.role_before | ctx.label:
         if pos not in found:
             m = TOKEN.match(text, pos)
             if m is not None:

@@ -24,6 +24,7 @@ from operator import not_
 from sluicegate.core.privacy.findings import Finding, Kind
 from sluicegate.core.privacy.gazetteer import place_names
 from sluicegate.core.privacy.lexicon import (
+    DEPARTMENT_ENDINGS,
     NOT_AFTER_TITLE,
     Lexicon,
     given_names,
@@ -38,6 +39,7 @@ from sluicegate.core.privacy.name_context import (
     PARTICLES,
     ROLES,
     RULES,
+    SIGNOFF_END,
     TITLES,
     VISIT_AFTER,
     NameContext,
@@ -85,6 +87,9 @@ _STREET_WORDS = frozenset(
 _WORD = re.Match.group
 #: The word-led context regexes of names and places, found with one scan of each note.
 _LED = WordLedScan([*RULES, *PLACE_RULES], {**GATES, **PLACE_GATES})
+
+#: ", Given" after a surname ("KNIGHT, HEATHER"), the given name capitalised.
+_GIVEN_AFTER_COMMA = re.compile(r",[ \t]*([A-Z][A-Za-z]+)\b(?![ \t]*:)")
 
 #: Distinct words remembered per note style before the memo starts afresh.
 _ALONE_MAX = 100_000
@@ -136,7 +141,7 @@ class NameRecognizer:
             # (initials stay: "VICTOR E. HALVORSEN").
             keep = list(map(not_, map(self._plain_words.__contains__, lows)))
             tokens = list(compress(all_tokens, keep))
-            kept_lows = list(compress(lows, keep))
+            kept_lows = name_lows = list(compress(lows, keep))
             if ctx.lower_note:
                 accepted = self._decide_lower_note(text, tokens, kept_lows, ctx, states)
             else:
@@ -144,7 +149,7 @@ class NameRecognizer:
         else:
             tokens = mixed_case_candidates(text, ctx)
             words = list(map(_WORD, tokens))
-            lows = list(map(str.lower, words))
+            lows = name_lows = list(map(str.lower, words))
             in_gazetteer = list(map(self._gazetteer_words.__contains__, lows))
             place_tokens = list(compress(tokens, in_gazetteer))
             place_lows = list(compress(lows, in_gazetteer))
@@ -154,13 +159,79 @@ class NameRecognizer:
             self._grow(text, tokens, accepted, nocase, ctx)
         if ctx.thing_after and any(accepted):
             _drop_eponyms(text, tokens, accepted, ctx)
+        if any(accepted):
+            # A repeated mention grows rightwards only ("TESTPERSON, JANE"), never over the
+            # word before it ("Call Testperson's daughter").
+            for j in self._repeat(tokens, accepted, name_lows, nocase):
+                while (
+                    j + 1 < len(tokens)
+                    and not accepted[j + 1]
+                    and text[tokens[j].end() : tokens[j + 1].start()] in {" ", ", ", ","}
+                    and self._adjacent_to_name(text, tokens, accepted, j + 1, nocase, ctx)
+                ):
+                    accepted[j + 1] = True
+                    j += 1
         out = [
-            Finding(m.start(), m.end(), Kind.NAME, "dictionary")
+            Finding(m.start(), _name_end(m), Kind.NAME, "dictionary")
             for m, ok in zip(tokens, accepted, strict=True)
             if ok
         ]
         out.extend(states)
+        if led["pt_initials"]:
+            out.extend(self._patient_initials(text, led["pt_initials"]))
         out.extend(self._places_finder.find(text, low_text, place_tokens, nocase, led, place_lows))
+        return out
+
+    def _repeat(
+        self, tokens: list[re.Match[str]], accepted: list[bool], lows: list[str], nocase: bool
+    ) -> list[int]:
+        """Accept the other mentions of a name found once ("Patient: Hall, J." ...
+        "HOSPITAL COURSE: Hall's ..."): a note keeps talking about the same people.
+
+        Only words that are no frequent English word and no clinical term, written
+        the same way (capitalised in mixed-case text); one C-speed pass over the tokens.
+        """
+        common, stop, wordlike = self._common, self._stop, self._lex.wordlike
+        names: set[str] = set()
+        for j in compress(count(), accepted):
+            base = lows[j].removesuffix("'s")
+            word = tokens[j].group()
+            if len(base) < 3 or base in stop or base in wordlike:
+                continue
+            # A name that is also a word ("Hall", "Green") only repeats capitalised; without
+            # case to go by, only a word no dictionary lists ("shin" stays).
+            if nocase:
+                if base not in common and not self._lex.dictionary_word(base):
+                    names.update((base, base + "'s"))
+            elif base not in common or (word[0].isupper() and self._known(base)):
+                names.update((base, base + "'s"))
+        if not names:
+            return []
+        grown: list[int] = []
+        for j in compress(count(), map(names.__contains__, lows)):
+            word = tokens[j].group()
+            if not nocase and (
+                not word[0].isupper()
+                or (word.isupper() and (len(word) <= 4 or lows[j].removesuffix("'s") in common))
+            ):
+                continue  # lower case, or "HALL" / "DUE" in capitals in mixed-case text
+            if not accepted[j]:
+                accepted[j] = True
+                grown.append(j)
+        return grown
+
+    def _patient_initials(self, text: str, found: list[re.Match[str]]) -> list[Finding]:
+        """ "Pt D.R. is 44", "PT MAS IS 85": a patient's initials where the name would be."""
+        out: list[Finding] = []
+        for m in found:  # matched in the folded text: the case is read here
+            group = 1 if m.group(1) else 2
+            start, end = m.span(group)
+            low = m.group(group)
+            if group == 2 and not text[start:end].isupper():
+                continue  # "pt now is 5": undotted initials are capitals
+            if low in self._common or low in self._stop:
+                continue  # "PT ED IS 2 ...": an abbreviation
+            out.append(Finding(start, end, Kind.NAME, "dictionary"))
         return out
 
     def _grow(
@@ -445,6 +516,8 @@ class NameRecognizer:
         if start in ctx.title:
             if low in NOT_AFTER_TITLE or (common and not known and not capital):
                 return False
+            if not known and low.endswith(DEPARTMENT_ENDINGS):
+                return False  # "Dr. Neurology aware": the service, not a person
             if (
                 start in ctx.shouted_title
                 and not nocase
@@ -457,6 +530,10 @@ class NameRecognizer:
             if not nocase and word.isupper() and len(low) <= 3 and not known:
                 return False  # "monitor MS. OOB as tolerated": an abbreviation
             return known or capital or (not common and not self._lex.ordinary(low))
+        if (start in ctx.label or start in ctx.signoff) and self._introduced(
+            text, m, word, low, known, common, stop, capital, nocase, ctx
+        ):
+            return True  # "RE: SCARPETTA, NANNI", "routed to Ines Quast", "-- Kasia RN"
         if (
             m.end() in ctx.comma_role
             and known
@@ -575,7 +652,53 @@ class NameRecognizer:
             return False  # lower case, or an abbreviation in mixed-case text
         if low not in self._given and self._lex.wordy(low):
             return False  # "1 Liter", "LCX STENT": a surname that is also a word needs context
-        return not sentence_start(text, start) or low in self._pure
+        # At a sentence start the capital says nothing: only a name first ("Anna is from ...").
+        return not sentence_start(text, start) or low in self._pure or low in self._given
+
+    def _introduced(
+        self,
+        text: str,
+        m: re.Match[str],
+        word: str,
+        low: str,
+        known: bool,
+        common: bool,
+        stop: bool,
+        capital: bool,
+        nocase: bool,
+        ctx: NameContext,
+    ) -> bool:
+        """Is the word after a label, a verb of contact or a sign-off dash a name?
+
+        A given name that is no frequent word, a surname that is no dictionary
+        word, or a word no list of English knows; never a short abbreviation in
+        mixed-case text ("routed to ICU") nor a clinical term.
+        """
+        if not (capital or nocase) or low in NOT_AFTER_TITLE or len(low) < 2:
+            return False
+        if m.start() in ctx.label:
+            given = _GIVEN_AFTER_COMMA.match(text, m.end())
+            if given is not None and given.group(1).lower() in self._given:
+                return True  # "PATIENT: KNIGHT, HEATHER", "RE: Wilson, Laurie": Last, Given
+        if stop:
+            return False
+        if not nocase and word.isupper() and len(low) <= 4 and low not in self._given:
+            return False  # "routed to GI": an abbreviation in mixed-case text
+        if m.start() in ctx.signoff and m.start() not in ctx.label:
+            end = SIGNOFF_END.match(text, m.end())
+            if end is None:
+                return False  # "-- Continue heparin gtt at 5": a dash in prose, no sign-off
+            if m.start() == 0 and ("," not in end.group() or end.group()[-1:] not in "-/\u2014"):
+                return False  # a first line that is no "NAME, GIVEN / #123" header
+            if word[0].isupper() and (
+                low in self._given or (end.group("role") and not common and m.start() > 0)
+            ):
+                return True  # "-- Mark RN", "-- Merel W., RN": the role vouches for the name
+        if low in self._given and low not in self._lex.wordlike:
+            return True
+        if known and not common and not self._lex.wordy(low):
+            return True
+        return self._lex.unknown(low)
 
     def _after_given_name(self, text: str, start: int, low: str, *, lower: bool) -> bool:
         """Is the word at ``start`` an unknown surname after a given name cased like it?"""
@@ -711,6 +834,13 @@ class NameRecognizer:
         if nocase:
             return self._lex.known_name(low) or ((left or right) and self._lex.rare(low, False))
         return word[0].isupper()
+
+
+def _name_end(m: re.Match[str]) -> int:
+    """Where the name in token ``m`` ends: before a possessive "'s" ("Hall's" -> "Hall"),
+    so that a later mention maps to the same person as the first."""
+    end = m.end()
+    return end - 2 if m.group()[-2:] in {"'s", "'S"} else end
 
 
 def _at_context(tokens: list[re.Match[str]], ctx: NameContext) -> set[int]:

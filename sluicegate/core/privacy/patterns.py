@@ -95,6 +95,8 @@ _CLOCK = r"(?:,?\s+(?:at\s+)?\d{1,2}:\d{2}(?::\d{2})?\s?(?:[ap]\.?m\.?)?(?![\w:]
 # A second day closing a range: "March 14-18", "Mar 3 to 9", "14th - 18th".
 _TO = r"(?=\s*[-\u2013tu])\s*(?:-|\u2013|to|through|thru|until|till)\s*"
 _YEAR_OR_YY = r"(?:" + _YEAR + r"|\d{2})"
+# "3/14" or "3/14/21": one end of a numeric date range
+_SLASH_DATE = _MON_NUM + r"/" + _DAY + r"(?:/" + _YEAR_OR_YY + r")?"
 
 
 @dataclass(frozen=True)
@@ -504,23 +506,7 @@ PATTERNS: tuple[Pattern, ...] = (
     _p(
         "date-numeric-range",
         Kind.DATE,
-        _DATE_B
-        + r"(?P<a>"
-        + _MON_NUM
-        + r"/"
-        + _DAY
-        + r"(?:/"
-        + _YEAR_OR_YY
-        + r")?)"
-        + _TO
-        + r"(?P<b>"
-        + _MON_NUM
-        + r"/"
-        + _DAY
-        + r"(?:/"
-        + _YEAR_OR_YY
-        + r")?)"
-        + _E,
+        _DATE_B + r"(?P<a>" + _SLASH_DATE + r")" + _TO + r"(?P<b>" + _SLASH_DATE + r")" + _E,
         range_date_check,
     ),
     _p(

@@ -65,6 +65,10 @@ def test_listener_killed_mid_stream_loses_no_acked_message(tmp_path: Path) -> No
     listener = start_cli(["mllp", "serve", "--config", str(config)], log)
     wait_for(lambda: _listening(port), 60, "the listener", log)
     stop_sending = threading.Event()
+    # After 15 ACKs the sender says so just before sending the next message, and
+    # the listener is killed while that one is in flight (a fast listener would
+    # otherwise ACK all 56 before a poll noticed the 15th).
+    in_flight = threading.Event()
 
     def send() -> None:
         try:
@@ -73,6 +77,8 @@ def test_listener_killed_mid_stream_loses_no_acked_message(tmp_path: Path) -> No
                 for m in messages:
                     if stop_sending.is_set():
                         return
+                    if len(acked) >= 15:
+                        in_flight.set()
                     ack = peer.send_message(m)
                     if b"MSA|AA|" in ack:
                         acked.append(ack.split(b"MSA|AA|")[1].split(b"\r")[0].decode())
@@ -82,7 +88,7 @@ def test_listener_killed_mid_stream_loses_no_acked_message(tmp_path: Path) -> No
     sender = threading.Thread(target=send)
     sender.start()
     try:
-        wait_for(lambda: len(acked) >= 15, 60, "some ACKs", log)
+        assert in_flight.wait(60), "no 15 ACKs within 60 s"
     finally:
         stop_group(listener, signal.SIGKILL)  # no graceful anything
         stop_sending.set()

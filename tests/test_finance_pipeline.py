@@ -154,7 +154,11 @@ def test_a_bulk_line_runs_as_a_single_report_does(tmp_path: Path, processes: int
         bulk = client.get(f"/jobs/{line['job_id']}/result").json()
     assert REQUESTS[1].inputs == REQUESTS[0].inputs and REQUESTS[1].task == REQUESTS[0].task
     assert REQUESTS[0].inputs == json.loads(GOLDEN_PROMPT.read_text())  # as before the move
-    assert [e["type"] for e in trail][:2] == ["received", "validated"]
+    # A bulk line's acceptance is its batch's one event, found through the job's link.
+    assert [e["type"] for e in trail][:2] == ["received", "started"]
+    batch = trail[0]
+    assert batch["job_id"] is None and batch["data"]["validated"] == 1
+    assert [j["job_id"] for j in batch["data"]["jobs"]] == [line["job_id"]]
     assert bulk["facts"] == single["facts"] and bulk["version"] == "2"
 
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, update
+from sqlalchemy import Connection, delete, exists, func, or_, union_all, update
 from sqlmodel import Session, col, select
 
 from sluicegate.core.driver_insert import insert_many
-from sluicegate.core.tables import AuditCheckpoint, AuditEvent, AuditHead, utcnow
+from sluicegate.core.tables import AuditCheckpoint, AuditEvent, AuditHead, AuditJobLink, utcnow
 
 if TYPE_CHECKING:
     from sluicegate.core.crypto import Sealer
@@ -127,6 +127,9 @@ def append(
     rows = chain_rows(tenant, seq, prev, events)
     seq, prev = rows[-1]["seq"], rows[-1]["hash"]
     insert_many(conn, AuditEvent.__table__, rows)  # type: ignore[attr-defined]
+    links = link_rows(tenant, rows, events)
+    if links:
+        insert_many(conn, AuditJobLink.__table__, links)  # type: ignore[attr-defined]
     conn.execute(update(heads).where(heads.c.tenant == tenant).values(last_seq=seq, last_hash=prev))
 
 
@@ -188,6 +191,46 @@ def chain_rows(
         row["hash"] = prev = _new_row_hash(row, at, name)
         rows.append(row)
     return rows
+
+
+JOBS = "jobs"
+"""The ``data`` key of an event that covers several jobs (no ``job_id`` of its own):
+a list of objects, each with a ``job_id``. Each job named there is linked to the
+event in ``audit_job_links``, so its trail finds the event by index."""
+
+
+def link_rows(
+    tenant: str,
+    rows: Sequence[dict[str, Any]],
+    events: Sequence[tuple[str, str | None, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """``audit_job_links`` rows for the events among ``events`` (chained as ``rows``)
+    that name several jobs in ``data[JOBS]``."""
+    links: list[dict[str, Any]] = []
+    for row, (_, job_id, data) in zip(rows, events, strict=True):
+        jobs = data.get(JOBS) if job_id is None else None
+        if jobs:
+            seq = row["seq"]
+            links += [{"job_id": job["job_id"], "tenant": tenant, "seq": seq} for job in jobs]
+    return links
+
+
+def job_trail(session: Session, tenant: str, job_id: str) -> list[AuditEvent]:
+    """``job_id``'s events in chain order: its own and those linked to it (a batch's).
+
+    Two indexed reads: its own events by the job index (the tenant checked
+    here: with it in the filter SQLite walked the tenant's chain on its tenant
+    index), the linked ones by (tenant, seq) from the link key.
+    """
+    own = session.execute(select(AuditEvent).where(AuditEvent.job_id == job_id)).scalars()
+    linked = select(AuditJobLink.seq).where(
+        AuditJobLink.job_id == job_id, AuditJobLink.tenant == tenant
+    )
+    shared = session.execute(
+        select(AuditEvent).where(AuditEvent.tenant == tenant, col(AuditEvent.seq).in_(linked))
+    ).scalars()
+    events = [e for e in own if e.tenant == tenant] + list(shared)
+    return sorted(events, key=lambda e: e.seq)
 
 
 def verify_chain(session: Session, tenant: str) -> int | None:
@@ -383,6 +426,11 @@ def purge_before(session: Session, sealer: Sealer, tenant: str, before: datetime
         .where(col(AuditEvent.tenant) == tenant)
         .where(col(AuditEvent.seq) <= last.seq)
     )
+    session.execute(
+        delete(AuditJobLink)
+        .where(col(AuditJobLink.tenant) == tenant)
+        .where(col(AuditJobLink.seq) <= last.seq)
+    )
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -401,11 +449,27 @@ def export_rows(
     query = select(AuditEvent).order_by(col(AuditEvent.tenant), col(AuditEvent.seq))
     if tenant is not None:
         query = query.where(AuditEvent.tenant == tenant)
-    if job_id is not None:
-        query = query.where(AuditEvent.job_id == job_id)
+    links = AuditJobLink.__table__  # type: ignore[attr-defined]
+
+    def linked(jobs: Any) -> Any:
+        """The event names one of ``jobs`` in its ``data[JOBS]`` (a batch event)."""
+        return exists().where(
+            links.c.tenant == AuditEvent.tenant,
+            links.c.seq == AuditEvent.seq,
+            links.c.job_id.in_(jobs),
+        )
+
+    if job_id is not None:  # by the job index and the link key, not by reading the chain
+        own = select(AuditEvent.id).where(AuditEvent.job_id == job_id)
+        shared = select(AuditEvent.id).join(
+            links,
+            (links.c.tenant == AuditEvent.tenant) & (links.c.seq == AuditEvent.seq),
+        )
+        shared = shared.where(links.c.job_id == job_id)
+        query = query.where(col(AuditEvent.id).in_(union_all(own, shared)))
     if channel is not None:
         jobs = select(Job.id).where(Job.channel == channel)
-        query = query.where(col(AuditEvent.job_id).in_(jobs))
+        query = query.where(or_(col(AuditEvent.job_id).in_(jobs), linked(jobs)))
     if since is not None:
         query = query.where(col(AuditEvent.at) >= since)
     if until is not None:
@@ -464,8 +528,16 @@ def fhir_audit_event(event: AuditEvent) -> dict[str, Any]:
             }
         ],
     }
-    if event.job_id:
-        resource["entity"].append(
-            {"what": {"identifier": {"system": _SUBTYPES + "/job", "value": event.job_id}}}
-        )
+    jobs = [event.job_id] if event.job_id else _named_jobs(event)
+    resource["entity"] += [
+        {"what": {"identifier": {"system": _SUBTYPES + "/job", "value": job}}} for job in jobs
+    ]
     return resource
+
+
+def _named_jobs(event: AuditEvent) -> list[str]:
+    """The jobs an event without a ``job_id`` covers (a bulk batch's), if any."""
+    if f'"{JOBS}":' not in event.data:
+        return []
+    data = json.loads(event.data)
+    return [str(job["job_id"]) for job in data.get(JOBS) or []]

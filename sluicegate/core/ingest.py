@@ -138,6 +138,7 @@ def accept(
     lease_s: float,
     within: Callable[[Connection, list[Accepted]], None] | None = None,
     expect_new: bool = False,
+    batch_digests: Sequence[str] | None = None,
 ) -> list[Accepted]:
     """Store ``items`` with their jobs and outbox messages, all or nothing.
 
@@ -151,21 +152,30 @@ def accept(
     unique key, the transaction rolls back, and the items are accepted again
     the checking way. Looking up a 500-item batch cost ~5 us an item; a re-sent
     batch fails at its first row, so it costs little more than the look-up.
+
+    ``batch_digests`` (a bulk batch: each item's content digest) audits the
+    batch as ONE ``received`` event per tenant naming each new job with its
+    digest (``data["jobs"]``, linked per job in ``audit_job_links``) instead
+    of a ``received`` and a ``validated`` event per item: two hash-chained
+    events were ~19 us of the server's ~80 us per bulk line (measured).
     """
+    if batch_digests is not None and len(batch_digests) != len(items):
+        raise ValueError("one content digest per item")
+    run = functools.partial(_accept, batch_digests=batch_digests)
     if expect_new and engine.dialect.name == "sqlite":  # PostgreSQL's own path is optimistic
         try:
-            accepted = _accept(engine, sealer, adapter, items, max_attempts, lease_s, within, False)
+            accepted = run(engine, sealer, adapter, items, max_attempts, lease_s, within, False)
         except IntegrityError:
             pass
         else:
             metrics.job_accepted(adapter, sum(a.created for a in accepted))
             return accepted
     try:
-        accepted = _accept(engine, sealer, adapter, items, max_attempts, lease_s, within)
+        accepted = run(engine, sealer, adapter, items, max_attempts, lease_s, within)
     except IntegrityError:
         # A concurrent request stored the same item between our check and insert;
         # the second pass finds it and answers with the original job.
-        accepted = _accept(engine, sealer, adapter, items, max_attempts, lease_s, within)
+        accepted = run(engine, sealer, adapter, items, max_attempts, lease_s, within)
     metrics.job_accepted(adapter, sum(a.created for a in accepted))
     return accepted
 
@@ -179,10 +189,13 @@ def _accept(
     lease_s: float,
     within: Callable[[Connection, list[Accepted]], None] | None = None,
     check: bool = True,
+    batch_digests: Sequence[str] | None = None,
 ) -> list[Accepted]:
     if within is None and engine.dialect.name == "postgresql":
         try:
-            done = _accept_in_one_statement(engine, sealer, adapter, items, max_attempts, lease_s)
+            done = _accept_in_one_statement(
+                engine, sealer, adapter, items, max_attempts, lease_s, batch_digests
+            )
         except DBAPIError:
             # An item stored already or an audit head moved (IntegrityError), a
             # deadlock, a dropped connection: lock and check. Nothing was written,
@@ -194,7 +207,7 @@ def _accept(
     # flushes cost several times the commit itself on this hot path.
     with engine.begin() as conn:
         known = _existing_jobs(conn, items) if check else {}
-        rows = _Rows.build(sealer, adapter, items, known, max_attempts, lease_s)
+        rows = _Rows.build(sealer, adapter, items, known, max_attempts, lease_s, batch_digests)
         if rows.jobs:
             insert_many(conn, WorkItemRow.__table__, rows.items)  # type: ignore[attr-defined]
             insert_many(conn, Job.__table__, rows.jobs)  # type: ignore[attr-defined]
@@ -214,13 +227,14 @@ def _accept_in_one_statement(
     items: Sequence[Item],
     max_attempts: int,
     lease_s: float,
+    batch_digests: Sequence[str] | None = None,
 ) -> list[Accepted] | None:
     """PostgreSQL: two round trips instead of ten (see :mod:`ingest_pg`); None if too big.
 
     Nothing is checked for existing items first: one stored already fails the
     statement on its unique key, and the caller takes the locking path.
     """
-    rows = _Rows.build(sealer, adapter, items, {}, max_attempts, lease_s)
+    rows = _Rows.build(sealer, adapter, items, {}, max_attempts, lease_s, batch_digests)
     if not rows.jobs or not ingest_pg.fits(rows.items, rows.jobs, rows.outbox):
         return None
     with engine.connect() as conn:
@@ -253,8 +267,12 @@ class _Rows:
         known: dict[tuple[str, str], str],
         max_attempts: int,
         lease_s: float,
+        batch_digests: Sequence[str] | None = None,
     ) -> _Rows:
-        """Rows for the items not in ``known`` ((tenant, idempotency key) -> job id)."""
+        """Rows for the items not in ``known`` ((tenant, idempotency key) -> job id).
+
+        With ``batch_digests``, one batch event per tenant (see :func:`accept`).
+        """
         accepted: list[Accepted] = []
         items_rows: list[dict[str, Any]] = []
         jobs_rows: list[dict[str, Any]] = []
@@ -262,7 +280,8 @@ class _Rows:
         now = utcnow()
         ids = iter(ordered_ids(2 * len(items)))
         validated = {"adapter": adapter}  # one object: the audit chain encodes it once
-        for item in items:
+        named: dict[str, list[tuple[dict[str, str], tuple[str, str, str]]]] = {}
+        for index, item in enumerate(items):
             key = (item.tenant, item.idempotency_key)
             if key in known:
                 accepted.append(Accepted(known[key], created=False))
@@ -296,6 +315,14 @@ class _Rows:
             items_rows.append(row)
             jobs_rows.append(job)
             known[key] = job_id
+            accepted.append(Accepted(job_id, created=True))
+            if batch_digests is not None:
+                digest, ref = batch_digests[index], item.source_ref
+                job = {"job_id": job_id, "digest": digest, "source_ref": ref}
+                named.setdefault(item.tenant, []).append(
+                    (job, (item.channel, item.task, item.sender))
+                )
+                continue
             events.setdefault(item.tenant, []).append(
                 (
                     "received",
@@ -312,9 +339,32 @@ class _Rows:
             # Parsed and validated by the adapter before it got here (invalid
             # input is answered in the domain's idiom and never stored).
             events[item.tenant].append(("validated", job_id, validated))
-            accepted.append(Accepted(job_id, created=True))
+        for tenant, entries in named.items():
+            events.setdefault(tenant, []).append(("received", None, _batch_event(adapter, entries)))
         outbox = [{"job_id": j["id"], "created_at": now, "publish_attempts": 0} for j in jobs_rows]
         return cls(accepted, items_rows, jobs_rows, outbox, events)
+
+
+_SHARED = ("channel", "task", "sender")
+
+
+def _batch_event(
+    adapter: str, entries: list[tuple[dict[str, str], tuple[str, str, str]]]
+) -> dict[str, Any]:
+    """The data of a batch's one ``received`` event: what every per-item event said.
+
+    Channel, task and sender are said once when the batch's jobs share them (a
+    bulk request's do), else per job. Stored means validated (invalid input is
+    answered and never stored): ``validated`` counts the jobs.
+    """
+    shared = {entry[1] for entry in entries}
+    data: dict[str, Any] = {"adapter": adapter, "validated": len(entries)}
+    if len(shared) == 1:
+        data.update(zip(_SHARED, entries[0][1], strict=True))
+        data[audit.JOBS] = [job for job, _ in entries]
+    else:
+        data[audit.JOBS] = [{**job, **dict(zip(_SHARED, t, strict=True))} for job, t in entries]
+    return data
 
 
 @functools.cache

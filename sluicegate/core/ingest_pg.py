@@ -6,10 +6,10 @@ each costs far more than the SQL. The locking path (BEGIN, the existing-jobs
 check, three inserts, the audit head's lock, the events, the head update,
 NOTIFY, COMMIT) takes ten of them. This path takes two: one read of the
 tenants' audit heads, then one autocommit statement whose data-modifying CTEs
-insert the work items, jobs, outbox messages and audit events, move each
-audit head and notify the relay. One statement is atomic, and with
-``synchronous_commit`` on it is durable when it returns: the caller still
-answers only after a real commit.
+insert the work items, jobs, outbox messages and audit events (and the links
+of a batch event to its jobs), move each audit head and notify the relay. One
+statement is atomic, and with ``synchronous_commit`` on it is durable when it
+returns: the caller still answers only after a real commit.
 
 Optimistic where the locking path locks: a head moves only if it is still
 where it was read; otherwise the statement also inserts that tenant's head
@@ -27,7 +27,14 @@ from sqlalchemy import Connection, Table, bindparam, select
 
 from sluicegate.core import audit
 from sluicegate.core.db import RELAY_CHANNEL
-from sluicegate.core.tables import AuditEvent, AuditHead, Job, OutboxMessage, WorkItemRow
+from sluicegate.core.tables import (
+    AuditEvent,
+    AuditHead,
+    AuditJobLink,
+    Job,
+    OutboxMessage,
+    WorkItemRow,
+)
 
 Events = dict[str, list[tuple[str, str | None, dict[str, Any]]]]
 
@@ -57,16 +64,19 @@ def write(
     heads = {tenant: (seq, prev) for tenant, seq, prev in found}
     statement = _Statement()
     event_rows: list[dict[str, Any]] = []
+    link_rows: list[dict[str, Any]] = []
     moves: list[tuple[int, str, int, int, str]] = []
     for n, (tenant, tenant_events) in enumerate(sorted(events.items())):
         seq, prev = heads.get(tenant, (0, audit.GENESIS))
         rows = audit.chain_rows(tenant, seq, prev, tenant_events)
         event_rows += rows
+        link_rows += audit.link_rows(tenant, rows, tenant_events)
         moves.append((n, tenant, seq, rows[-1]["seq"], rows[-1]["hash"]))
     statement.insert(WorkItemRow.__tablename__, items_rows)
     statement.insert(Job.__tablename__, jobs_rows)
     statement.insert(OutboxMessage.__tablename__, outbox_rows)
     statement.insert(AuditEvent.__tablename__, event_rows)
+    statement.insert(AuditJobLink.__tablename__, link_rows)  # a bulk batch's jobs
     # Listed last because PostgreSQL runs unreferenced data-modifying CTEs in
     # reverse order: the heads move (and lock) first. Events inserted before
     # the head's lock deadlocked with a locking appender (a worker) that held

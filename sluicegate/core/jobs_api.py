@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from sluicegate.core import audit
 from sluicegate.core.audit import event_view
@@ -16,7 +16,7 @@ from sluicegate.core.http import runtime_of
 from sluicegate.core.pipeline import result_aad
 from sluicegate.core.problems import problem
 from sluicegate.core.security.auth import principal_of
-from sluicegate.core.tables import AuditEvent, Job, JobStatus, Result, WorkItemRow
+from sluicegate.core.tables import Job, JobStatus, Result, WorkItemRow
 
 router = APIRouter(tags=["jobs"])
 
@@ -75,12 +75,8 @@ def get_job_audit(job_id: str, request: Request, reveal: bool = False) -> Respon
         job = visible_job(session, request, job_id)
         if job is None:
             return problem(404, "Job not found", f"no job with id {job_id!r}")
-        events = session.exec(
-            select(AuditEvent)
-            .where(AuditEvent.tenant == job.tenant)
-            .where(AuditEvent.job_id == job_id)
-            .order_by(col(AuditEvent.seq))
-        ).all()
+        # Its own events and its bulk batch's one (linked by index, not by text).
+        events = audit.job_trail(session, job.tenant, job_id)
     views = [event_view(e) for e in events]
     if reveal:
         principal = principal_of(request)

@@ -214,6 +214,22 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
+class AuditJobLink(SQLModel, table=True):
+    """Names a job in an event that covers several (a bulk batch's one ``received``).
+
+    Keyed by job first, so a job's trail finds its batch event by index, not by
+    reading event text; the event itself (``tenant``, ``seq``) stays in the chain.
+    """
+
+    __tablename__ = "audit_job_links"
+    # On SQLite the key is the table (one B-tree per row written, not two).
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    job_id: str = Field(primary_key=True, max_length=36)
+    tenant: str = Field(primary_key=True, max_length=64)
+    seq: int = Field(primary_key=True)
+
+
 class AuditCheckpoint(SQLModel, table=True):
     """A signed statement of a tenant's chain head at ``seq``; kind 'anchor' survives a purge."""
 

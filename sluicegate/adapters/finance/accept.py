@@ -228,14 +228,22 @@ def accept_lines(
     max_attempts: int,
     lease_s: float,
 ) -> list[Outcome]:
-    """Store a bulk batch's new items (one transaction), then sort its re-posts into
+    """Store a bulk batch's new items (one transaction, one ``received`` audit event
+    naming each new job and its content digest), then sort its re-posts into
     duplicates and conflicts (one query for the batch), each line on its own.
 
     ``digests`` are the items' content digests when they are :class:`Encoded`.
     """
     sums = _digests(items, digests)
     stored = accept(
-        engine, sealer, adapter, items, max_attempts=max_attempts, lease_s=lease_s, expect_new=True
+        engine,
+        sealer,
+        adapter,
+        items,
+        max_attempts=max_attempts,
+        lease_s=lease_s,
+        expect_new=True,
+        batch_digests=sums,  # one audit event for the batch, naming each job
     )
     reposted: dict[str, set[str]] = {}
     for item, result in zip(items, stored, strict=True):

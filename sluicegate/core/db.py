@@ -43,7 +43,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # FULL: a commit is on disk (WAL fsynced) before it returns, so an AA,
+        # a 202 or a bulk line's `accepted` survives a power cut, not only a
+        # crashed process (NORMAL's guarantee). ~0.3 ms per commit here.
+        cursor.execute("PRAGMA synchronous=FULL")
         # Checkpoint every ~16 MB of WAL rather than SQLite's 4 MB: bulk loads
         # rewrite the same right-edge index pages batch after batch, and each
         # checkpoint copied them again (~9% of the bulk server's CPU at 4 MB).

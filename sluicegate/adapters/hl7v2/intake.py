@@ -37,6 +37,7 @@ class Reply:
     code: str
     job_ids: list[str] = field(default_factory=list)
     duplicate: bool = False
+    retry_later: bool = False  # not stored (database trouble): the sender must resend
 
 
 @dataclass
@@ -87,7 +88,7 @@ class Intake:
         except Exception as exc:  # database down: the sender must resend later
             log.error("hl7.store_failed", error=type(exc).__name__, control_id=header.control_id)
             error = Hl7Error("AR", INTERNAL_ERROR, "message could not be stored; resend later")
-            return Reply(build_ack(header, "AR", error).encode(), "AR")
+            return Reply(build_ack(header, "AR", error).encode(), "AR", retry_later=True)
         log.info(
             "hl7.accepted",
             type=header.message_type,

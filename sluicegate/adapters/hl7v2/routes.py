@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
 
-from sluicegate.adapters.hl7v2.parse import INTERNAL_ERROR
 from sluicegate.adapters.hl7v2.render import MEDIA_TYPE
 from sluicegate.core.http import BodyTooLarge, read_body, runtime_of, sender_of
 from sluicegate.core.problems import problem
@@ -41,9 +40,11 @@ def build_router(adapter: Hl7v2Adapter, name: str, tenant: str) -> APIRouter:
         if relay is not None and reply.job_ids:
             relay.nudge()
         headers = {"Content-Location": f"/jobs/{reply.job_ids[0]}"} if reply.job_ids else {}
-        failed = reply.code == "AR" and f"|{INTERNAL_ERROR}^".encode() in reply.ack
         return Response(
-            reply.ack, status_code=503 if failed else 200, media_type=MEDIA_TYPE, headers=headers
+            reply.ack,
+            status_code=503 if reply.retry_later else 200,
+            media_type=MEDIA_TYPE,
+            headers=headers,
         )
 
     return router

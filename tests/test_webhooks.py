@@ -195,3 +195,13 @@ def test_cli_replays_dead_deliveries(app_client, receiver, tmp_path) -> None:
     result = CliRunner().invoke(app, ["webhooks", "replay", "--all-dead", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert deliveries(runtime)[0].status == "pending"
+
+
+def test_backoff_stays_within_its_cap_however_many_attempts() -> None:
+    """A delivery retried until answered (no max_attempts) reaches attempt 1,000+
+    in weeks: the delay stays between half the cap and the cap, never overflows."""
+    retry = webhooks.Retry(None, 5.0, 3600.0)
+    for attempt in (1, 2, 12, 1100, 10**6):
+        delay = webhooks._backoff_s(retry, attempt)
+        ceiling = min(3600.0, 5.0 * 2 ** min(attempt - 1, 60))
+        assert ceiling / 2 <= delay <= ceiling

@@ -192,7 +192,7 @@ class WriteBackPolicy:
     """
 
     target: str
-    max_attempts: int = 8
+    max_attempts: int | None = 8  # None: retry until the receiver answers
     backoff_s: float = 5.0
     backoff_max_s: float = 3600.0
 

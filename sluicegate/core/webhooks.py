@@ -68,7 +68,7 @@ DELIVERY_CLAIM_S = 300.0  # a round's claim on its deliveries; longer than any s
 class Retry:
     """How often and how patiently one kind of delivery is retried."""
 
-    max_attempts: int
+    max_attempts: int | None  # None: until the receiver answers
     backoff_s: float
     backoff_max_s: float
     schedule_s: tuple[float, ...] = ()  # fixed delays per retry, when configured
@@ -177,7 +177,8 @@ def _retry_of(policy: WebhookConfig | WriteBackPolicy) -> Retry:
 def _backoff_s(retry: Retry, attempt: int) -> float:
     if retry.schedule_s:
         return retry.schedule_s[min(attempt, len(retry.schedule_s)) - 1]
-    ceiling = min(retry.backoff_max_s, retry.backoff_s * math.pow(2, attempt - 1))
+    # the exponent is capped: an unlimited delivery reaches attempt 1,000+ in weeks
+    ceiling = min(retry.backoff_max_s, retry.backoff_s * math.pow(2, min(attempt - 1, 60)))
     return random.uniform(ceiling / 2, ceiling)
 
 
@@ -589,7 +590,9 @@ def _apply(
         if delivery.event == WRITEBACK:
             return _written_back(session, delivery.job_id, outcome.location)
         return _delivery_event(delivery, "delivered")
-    if outcome.dead or retry is None or delivery.attempts >= retry.max_attempts:
+    limit = retry.max_attempts if retry is not None else None
+    exhausted = limit is not None and delivery.attempts >= limit
+    if outcome.dead or retry is None or exhausted:
         delivery.status = DEAD
         metrics.webhook_delivery(kind, "dead")
         delivery.next_attempt_at = None

@@ -59,7 +59,12 @@ class WriteBackMllp(_Strict):
     timeout_s: float = Field(default=10.0, gt=0)
     tls: bool = False
     tls_ca: str | None = None
-    max_attempts: int = Field(default=8, ge=1)
+    max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="Attempts before the ORU is dead-lettered. Default (null): retried until "
+        "the receiver answers, at most backoff_max_s apart; an AE/AR answer ends it at once.",
+    )
     backoff_s: float = Field(default=5.0, gt=0)
     backoff_max_s: float = Field(default=3600.0, gt=0)
 

@@ -45,6 +45,19 @@ UNSUPPORTED = {
     "nhapi-adt_a03.txt",
 }
 ORU_SAMPLE = (HL7 / "derived-scout-20250814-msg04-ORU_R01-v2.3-MRI-brain.hl7").read_bytes()
+# Corpus files that make report-drafting (or, MDM, summary) work: one job each.
+# Not here: lab results with or without comments (CBC, newborn screening,
+# albumin/creatinine, glucose, culture), the PDF-only imaging report.
+MAKES_A_JOB = {
+    "cdc-ti-002_Epic_ORU_R01.hl7",  # text-only result, no lab or imaging marker
+    "dcm4che-ORU_R01-CDA.hl7",
+    "dcm4che-ORU_R01-SR.hl7",
+    "derived-scout-19950402-msg00-ORU_R01-v2.4-mammogram-tilde-lines.hl7",
+    "derived-scout-20250814-msg04-ORU_R01-v2.3-MRI-brain.hl7",
+    "derived-scout-20250814-msg22-ORU_R01-v2.7-MR-head-perfusion.hl7",
+    "derived-scout-20250814-msg44-ORU_R01-v2.7-IR-angiography-100OBX.hl7",
+    "msfc-MDM-T02-03.hl7",
+}
 
 
 def hl7_settings(home: Path, **options: Any) -> Any:
@@ -137,10 +150,11 @@ def listener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[i
 
 
 def test_corpus_messages_get_the_right_ack(listener) -> None:
-    port, _ = listener
+    port, runtime = listener
     seen = 0
     with client(port) as peer:
         for path in sorted(p for p in HL7.iterdir() if p.is_file()):
+            before = len(jobs(runtime))
             for message in split_batch(decode(path.read_bytes())):
                 header = message.split("\r", 1)[0]
                 ack = read_ack(peer.send_message(message.encode()))
@@ -154,8 +168,9 @@ def test_corpus_messages_get_the_right_ack(listener) -> None:
                     # table 0357: unsupported type/event (or, first, a missing MSH-10)
                     assert re.search(r"\b(200|201|101)\b", ack.err.to_er7())
                 seen += 1
+            made = len(jobs(runtime)) - before
+            assert made == (1 if path.name in MAKES_A_JOB else 0), (path.name, made)
     assert seen >= 30
-    assert len(jobs(listener[1])) >= 20
 
 
 def test_invalid_corpus_is_rejected(listener) -> None:
@@ -297,8 +312,17 @@ def test_oversize_frame_is_rejected(tmp_path) -> None:
     big = ORU_SAMPLE.rstrip(b"\r") + b"\rOBX|9|TX|||" + b"x" * 8000 + b"\r"
     with running_listener(settings) as (port, runtime):
         raw = _raw_exchange(port, b"\x0b" + big + b"\x1c\r")
-        assert b"MSA|AR|" in raw and b"207" in raw
+        ack = read_ack(raw)
+        assert msa(ack)[0] == "AR"
+        # ORU_SAMPLE is 2.3: the code is in ERR-1 (ELD), component 4, first subcomponent
+        eld = ack.err.to_er7().split("|")[1]
+        assert eld.split("^")[3].split("&")[0] == "207"
         assert jobs(runtime) == []
+        # a Latin-1 sender's oversize message: the AR in its own character set
+        latin = LATIN1_ORU.rstrip(b"\r") + b"\rOBX|2|TX|||" + b"x" * 8000 + b"\r"
+        raw = _raw_exchange(port, b"\x0b" + latin + b"\x1c\r")
+        assert "Hôpital Süd".encode("latin-1") in raw and "Hôpital".encode() not in raw
+        assert "\rMSA|AR|LAT-1" in raw.decode("latin-1")
 
 
 def test_idle_connection_is_closed(tmp_path) -> None:
@@ -505,3 +529,81 @@ def test_optional_hl7apy_check(tmp_path, check: str, code: str) -> None:
         if code == "AE":
             assert "hl7apy (ValueError)" in ack.err.to_er7()
         assert len(jobs(runtime)) == (1 if code == "AA" else 0)
+
+
+def test_same_control_id_from_another_facility_is_new_work(listener) -> None:
+    """The duplicate key is sending facility + MSH-10: another facility's message
+    with the same control id is a new job; the same facility's again is not."""
+    port, runtime = listener
+    fields = ORU_SAMPLE.split(b"|")
+    fields[3] = fields[3] + b"-NORTH"  # MSH-4, sending facility
+    with client(port) as peer:
+        assert msa(read_ack(peer.send_message(ORU_SAMPLE)))[0] == "AA"
+        assert msa(read_ack(peer.send_message(b"|".join(fields))))[0] == "AA"
+        assert len(jobs(runtime)) == 2
+        assert msa(read_ack(peer.send_message(b"|".join(fields))))[0] == "AA"
+    assert len(jobs(runtime)) == 2
+
+
+def test_cancelled_order_no_longer_enriches_its_result(listener) -> None:
+    """ORC-1 CA deletes the pending order: a later result for it is not enriched,
+    while the result of an order still pending is."""
+    port, runtime = listener
+    omi = (
+        "MSH|^~\\&|HIS|HOSP|SG|SG|2025||OMI^O23|{cid}|P|2.5.1\r"
+        "PID|1||MRN1^^^HOSP^MR\r"
+        "ORC|{status}|{placer}|F{placer}\r"
+        "OBR|1|{placer}|F{placer}|MRB^MRI BRAIN^L|||||||||Headache\r"
+    )
+    oru = (
+        "MSH|^~\\&|RIS|HOSP|SG|SG|2025||ORU^R01|{cid}|P|2.5.1\r"
+        "PID|1||MRN1^^^HOSP^MR\r"
+        "OBR|1|{placer}|F{placer}\r"
+        "OBX|1|TX|||No mass.\r"
+    )
+    sent = [
+        omi.format(cid="OMI-1", status="NW", placer="PL8"),
+        omi.format(cid="OMI-2", status="NW", placer="PL9"),
+        omi.format(cid="OMI-3", status="CA", placer="PL9"),
+        oru.format(cid="ORU-8", placer="PL8"),
+        oru.format(cid="ORU-9", placer="PL9"),
+    ]
+    with client(port) as peer:
+        assert [msa(read_ack(peer.send_message(m)))[0] for m in sent] == ["AA"] * 5
+    by_ref = {i.source_ref.split()[3]: i.prompt_inputs for i in work_items(runtime)}
+    assert by_ref["ORU-8"]["procedure"] == "MRI BRAIN"
+    assert by_ref["ORU-9"]["procedure"] == "" and by_ref["ORU-9"]["clinical_history"] == ""
+
+
+LATIN1_ORU = (
+    "MSH|^~\\&|RIS|Hôpital Süd|SG|SG|20250102||ORU^R01|LAT-1|P|2.5.1||||||8859/1\r"
+    "PID|1||MRN1^^^HOSP^MR||Müller^Jürgen\r"
+    "OBR|1|P1|F1|CTH^CT HEAD^L\r"
+    "OBX|1|TX|||Keine Blutung.\r"
+).encode("latin-1")
+
+
+def _assert_latin1_ack(raw: bytes) -> None:
+    text = raw.strip(b"\x0b\x1c\r").decode("latin-1")
+    msh = text.split("\r")[0].split("|")
+    assert msh[5] == "Hôpital Süd"  # MSH-6 of the ACK: the sender's facility
+    assert msh[17] == "8859/1"  # MSH-18 echoed
+    assert "Hôpital Süd".encode("latin-1") in raw and "Hôpital".encode() not in raw
+    assert "\rMSA|AA|LAT-1" in text
+
+
+def test_ack_to_a_latin1_message_over_mllp_and_http(tmp_path) -> None:
+    from fastapi.testclient import TestClient
+
+    from sluicegate.app import create_app
+
+    with running_listener(hl7_settings(tmp_path / "mllp")) as (port, _), client(port) as peer:
+        _assert_latin1_ack(peer.send_message(LATIN1_ORU))
+    app = create_app(make_settings(tmp_path / "http"), run_relay=False)
+    with TestClient(app) as http:
+        response = http.post(
+            "/hl7/v2", content=LATIN1_ORU, headers={"Content-Type": "x-application/hl7-v2+er7"}
+        )
+    assert response.status_code == 200
+    assert response.headers["content-type"].endswith("; charset=ISO-8859-1")
+    _assert_latin1_ack(response.content)

@@ -82,7 +82,7 @@ class Receiver:
 
 
 @contextmanager
-def stack(tmp_path: Path, port: int) -> Iterator[Runtime]:
+def stack(tmp_path: Path, port: int, **write_back: Any) -> Iterator[Runtime]:
     options = {
         "mllp": {"enabled": False},
         "write_back": {
@@ -92,6 +92,7 @@ def stack(tmp_path: Path, port: int) -> Iterator[Runtime]:
             "backoff_s": 0.01,
             "backoff_max_s": 0.02,
             "max_attempts": 5,
+            **write_back,
         },
     }
     settings = make_settings(
@@ -200,6 +201,37 @@ def test_receiver_down_for_a_while_is_retried(tmp_path, scripted, receiver) -> N
     assert len(receiver.received) == 1
 
 
+def test_by_default_the_oru_is_retried_until_the_receiver_answers(
+    tmp_path, scripted, receiver
+) -> None:
+    """No max_attempts (the default): far past the old limit of 8, still pending;
+    delivered once the receiver is back."""
+    with stack(tmp_path, receiver.port, max_attempts=None) as runtime:
+        _accept_and_run(runtime)
+        for attempt in range(1, 21):
+            _due_now(runtime)
+            webhooks.deliver_due(runtime)
+            delivery = _delivery(runtime)
+            assert delivery.status == "pending" and delivery.attempts == attempt
+        receiver.start()
+        _due_now(runtime)
+        webhooks.deliver_due(runtime)
+        delivery = _delivery(runtime)
+        assert delivery.status == "delivered" and delivery.attempts == 21
+    assert len(receiver.received) == 1
+
+
+def test_a_set_max_attempts_dead_letters(tmp_path, scripted, receiver) -> None:
+    with stack(tmp_path, receiver.port, max_attempts=3) as runtime:
+        _accept_and_run(runtime)
+        for _ in range(3):
+            _due_now(runtime)
+            webhooks.deliver_due(runtime)
+        delivery = _delivery(runtime)
+        assert delivery.status == "dead" and delivery.attempts == 3
+    assert receiver.received == []
+
+
 def test_unreachable_is_retryable_and_error_ack_is_not(receiver) -> None:
     adapter = Hl7v2Adapter({"write_back": {"host": "127.0.0.1", "port": receiver.port}})
     generation = Generation("Draft.", "b", "m", Zone.ONPREM, 0.1)
@@ -218,3 +250,45 @@ def test_unreachable_is_retryable_and_error_ack_is_not(receiver) -> None:
     assert not rejected.value.retryable
     receiver.code = "AA"
     assert adapter.write_back(body, "x-application/hl7-v2+er7", item, "job-1")
+
+
+ORDER = (
+    "MSH|^~\\&|HIS|HOSP|SG|SG|20250101||ORM^O01|ORM-WB-1|P|2.5.1\r"
+    "PID|1||MRN9^^^HOSP^MR\r"
+    "ORC|NW|PL123^RIS|FI456^PACS\r"
+    "OBR|1|PL123^RIS|FI456^PACS|CTH^CT HEAD WO^L" + "|" * 14 + "ACC789\r"
+)
+# The result names only the accession number (OBR-18): no placer, filler or ORC.
+RESULT_BY_ACCESSION = (
+    "MSH|^~\\&|RIS|HOSP|SG|SG|20250102||ORU^R01|ORU-WB-2|P|2.5.1\r"
+    "PID|1||MRN9^^^HOSP^MR\r"
+    "OBR|1|||CTH^CT HEAD WO^L" + "|" * 14 + "ACC789\r"
+    "OBX|1|TX|||No acute intracranial hemorrhage.\r"
+)
+
+
+def test_outbound_oru_takes_placer_and_filler_from_the_pending_order(
+    tmp_path, scripted, receiver
+) -> None:
+    receiver.start()
+    with stack(tmp_path, receiver.port) as runtime:
+        adapter = runtime.adapters["hl7v2"]
+        assert isinstance(adapter, Hl7v2Adapter)
+
+        async def go() -> list[str]:
+            intake = adapter.intake(runtime, "hl7v2", "default")
+            placed = await intake.handle(ORDER.encode())
+            assert placed.code == "AA" and placed.job_ids == []
+            result = await intake.handle(RESULT_BY_ACCESSION.encode())
+            await intake.aclose()
+            return result.job_ids
+
+        [job_id] = asyncio.run(go())
+        assert pipeline.execute(runtime, job_id) == "succeeded"
+        assert webhooks.deliver_due(runtime) == 1
+    [sent] = receiver.received
+    oru = hl7.parse(sent)
+    obr, orc = oru.segment("OBR"), oru.segment("ORC")
+    assert str(obr[2]) == "PL123^RIS" and str(obr[3]) == "FI456^PACS"
+    assert str(obr[18]) == "ACC789"
+    assert str(orc[2]) == "PL123^RIS" and str(orc[3]) == "FI456^PACS"

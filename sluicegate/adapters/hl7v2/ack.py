@@ -76,6 +76,7 @@ def build_ack(header: Header, ack_code: str, error: Hl7Error | None = None) -> s
             new_control_id(),
             header.processing_id or "P",
             header.version or "2.5",
+            *(["", "", "", "", "", header.charset] if header.charset else []),
         ]
     )
     msa_text = escape(error.text, enc)[:80] if error else ""
@@ -84,6 +85,12 @@ def build_ack(header: Header, ack_code: str, error: Hl7Error | None = None) -> s
     if error is not None:
         segments.append(_err(header, error))
     return "\r".join(segments) + "\r"
+
+
+def ack_bytes(text: str, header: Header | None) -> bytes:
+    """The ACK in the character set the message declared in MSH-18 (echoed in
+    the ACK's MSH-18), so a Latin-1 sender reads its own facility name back."""
+    return text.encode(header.codec if header else "utf-8", errors="replace")
 
 
 def fallback_header(ours: tuple[str, str]) -> Header:

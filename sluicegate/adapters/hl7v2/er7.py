@@ -15,10 +15,12 @@ from dataclasses import dataclass
 SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 _BOM = "\ufeff"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def decode(raw: bytes) -> str:
     """Bytes to text: UTF-8 (BOM dropped), else ISO-8859-1, which every byte decodes."""
+    raw = raw.removeprefix(UTF8_BOM)  # also in front of Latin-1 bytes
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -59,16 +61,19 @@ def looks_like_segment(line: str, field_sep: str) -> bool:
 def join_continuations(lines: list[str], field_sep: str) -> tuple[list[str], int | None]:
     """Glue lines that are not segments back onto the OBX they broke out of.
 
-    A stray CR inside an embedded (base64) document splits OBX-5; the piece
-    after it cannot start with a segment id and a field separator. Such a line
-    anywhere but after an OBX is an error: returns the 1-based line number.
+    A stray CR inside an embedded (base64) document or report text splits
+    OBX-5; the piece after it cannot start with a segment id and a field
+    separator. It is joined with one space: the CR separated words
+    (``No acute<CR>findings``), and base64 decoding ignores whitespace. Such
+    a line anywhere but after an OBX is an error: returns the 1-based line
+    number.
     """
     out: list[str] = []
     for number, line in enumerate(lines, start=1):
         if looks_like_segment(line, field_sep):
             out.append(line)
         elif out and out[-1].startswith("OBX"):
-            out[-1] += line
+            out[-1] += " " + line.lstrip()
         else:
             return out, number
     return out, None

@@ -1,20 +1,25 @@
 """Turning a checked message into work: report drafting, pending orders, patients.
 
-- ORU^R01: one ``radiology_report`` item per OBR group that has narrative report
-  text (OBX TX/FT/ST/ED; repetitions are line breaks; text/XML/HTML ED decoded,
-  PDF and other binaries skipped). A group without any OBX takes its report
-  text from its NTE notes, where some senders put it; a group with neither
-  (the exam is done, the result carries only the order) still becomes a
-  drafting job from the order details, marked ``basis: order`` and told in
-  its findings that no report text came, so the draft is an outline for the
-  radiologist rather than invented findings. A group of numeric results only
-  (a lab panel) or a binary-only report (PDF) is no work: the message is still
-  acknowledged AA, without a job, and its order details are kept like an
-  order's, for the result that follows.
+- ORU^R01: one ``radiology_report`` item per OBR group that is a report
+  (:func:`_findings`): narrative OBX text (TX/FT/ST/ED; repetitions are line
+  breaks; text/XML/HTML ED decoded, PDF and other binaries skipped) of an
+  imaging OBR, or of any OBR whose message is not a lab result (its numeric
+  and coded results do not outnumber the narrative). DICOM references (study,
+  series, instance UIDs) are never report text, but mark the OBR as imaging.
+  An imaging OBR without any OBX takes its report text from its NTE notes,
+  where some senders put it; one with neither (the exam is done, the result
+  carries only the order) still becomes a drafting job from the order
+  details, marked ``basis: order`` and told in its findings that no report
+  text came, so the draft is an outline for the radiologist rather than
+  invented findings. A lab panel (with or without comments), a binary-only
+  report (PDF) or UIDs alone are no work: the message is still acknowledged
+  AA, without a job, and its order details are kept like an order's, for the
+  result that follows.
 - ORM^O01 / OMI^O23: no job (a draft needs findings, which only the result
   brings). The order is kept, sealed, as *pending*; the ORU that answers it
   (same placer, filler or accession number) gets its procedure and clinical
-  history from it when the ORU itself lacks them. ORC-1 ``CA`` drops it.
+  history from it when the ORU itself lacks them, and the placer, filler and
+  accession numbers its outbound ORU needs. ORC-1 ``CA`` drops it.
 - ADT^A01/A04/A08/A40: no job; the patient's identifiers are kept, sealed,
   keyed by PID-3 and merged into later items for that patient (A40 moves the
   MRG-1 patient's identifiers to the surviving one).
@@ -76,6 +81,18 @@ _IMAGING = frozenset(
     {code for _, code in _MODALITIES}
     | {"DX", "CR", "RF", "RAD", "RUS", "CUS", "OUS", "VUS", "NMS", "NMR", "XRC"}
 )
+# Laboratory and pathology sections of table 0074 (OBR-24): never a radiology report.
+_LAB_SECTIONS = frozenset(
+    {"LAB", "CH", "HM", "MB", "MCB", "MYC", "SR", "BLB", "BG", "IMM", "VR", "TX", "SP", "CP", "PAT"}
+)
+# OBX-3 codes (DCM) of references to DICOM objects: study, series, instance.
+_DICOM_REFERENCES = frozenset({"113014", "113015", "113016"})
+_DICOM_UID = re.compile(r"\d+(\.\d+){3,}")
+_DIGITS_AND_DOTS = re.compile(r"[\d.]+")
+_DIGIT_OR_DOT = frozenset("0123456789.")
+_UID_LABEL = re.compile(r"\bUID\b", re.I)
+# Result value types that are no narrative: numbers, codes, dates, times.
+_RESULTS = frozenset({"NM", "SN", "CE", "CWE", "CF", "CNE", "TS", "DT", "DTM", "TM", "ID", "IS"})
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,7 @@ class OrderFacts:
     obr: str
     orc: str
     cancelled: bool = False
+    ids: dict[str, list[str]] = field(default_factory=dict)  # see :func:`order_ids`
 
 
 @dataclass(frozen=True)
@@ -143,6 +161,15 @@ def _cx_keys(value: str, enc: Encoding) -> list[str]:
     return keys
 
 
+def ed_base64(value: str, enc: Encoding) -> bytes | None:
+    """The bytes of a base64 ED (None if undecodable); whitespace (a stray CR
+    joined back as a space) is not part of the data."""
+    try:
+        return base64.b64decode(re.sub(r"\s", "", component(value, 5, enc)), validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
 def _decode_ed(value: str, enc: Encoding) -> str:
     """ED (source^type^subtype^encoding^data): text documents only; binaries skipped."""
     subtype = component(value, 3, enc).upper()
@@ -151,9 +178,8 @@ def _decode_ed(value: str, enc: Encoding) -> str:
     if not any(t in subtype for t in ("TEXT", "XML", "HTML", "RTF", "PLAIN")) and subtype:
         return ""
     if encoding in ("BASE64", "B64"):
-        try:
-            raw = base64.b64decode(re.sub(r"\s", "", data), validate=False)
-        except (binascii.Error, ValueError):
+        raw = ed_base64(value, enc)
+        if raw is None:
             return ""
         body = raw.decode("utf-8", errors="replace")
     else:
@@ -242,20 +268,77 @@ def _notes(ntes: list[Segment], enc: Encoding) -> str:
     return "\n".join(lines).strip()
 
 
-def _findings(group: _Group, enc: Encoding, imaging: bool) -> tuple[str, str] | None:
+def dicom_reference(obx: Segment, enc: Encoding) -> bool:
+    """A reference to a DICOM object (study/series/instance UID), not an observation."""
+    code = obx.field(3)
+    upper = code.upper()  # cheap tests first: this runs for every OBX on the ACK path
+    if "DCM" in upper and component(code, 1, enc) in _DICOM_REFERENCES:
+        return component(code, 3, enc).upper() == "DCM"
+    if "UID" in upper and _UID_LABEL.search(_coded_text(code, enc)):
+        return True
+    value = obx.field(5).lstrip()
+    if not value[:1].isdigit():
+        return False
+    return bool(_DICOM_UID.fullmatch(first_subcomponent(component(value, 1, enc), enc).strip()))
+
+
+def _bare_number(value: str, enc: Encoding) -> bool:
+    """Digits and dots only (the first character tested before anything is unescaped)."""
+    return value.strip()[:1] in _DIGIT_OR_DOT and bool(
+        _DIGITS_AND_DOTS.fullmatch(_text(value, enc))
+    )
+
+
+def _kind(obx: Segment, enc: Encoding) -> str:
+    """``reference``, ``narrative`` (report text), ``result`` (numbers, codes) or ``other``."""
+    value_type = component(obx.field(2), 1, enc).upper()
+    if dicom_reference(obx, enc):
+        return "reference"
+    if value_type in ("TX", "FT", "ST") and _bare_number(obx.field(5), enc):
+        return "result"  # a bare number or an OID in a text field: no prose
+    if value_type in _NARRATIVE:
+        return "narrative"
+    return "result" if value_type in _RESULTS else "other"
+
+
+def _imaging(group: _Group, modality_code: str, enc: Encoding) -> bool:
+    """An imaging exam: its modality (OBR-24, the procedure) or a DICOM study in its OBX."""
+    if modality_code.upper() in _IMAGING:
+        return True
+    return any(dicom_reference(obx, enc) for obx in group.obxs)
+
+
+def _lab_section(group: _Group, enc: Encoding) -> bool:
+    return component(group.obr.field(24), 1, enc).strip().upper() in _LAB_SECTIONS
+
+
+def _lab_message(groups: list[_Group], enc: Encoding) -> bool:
+    """Numeric and coded results outnumber the narrative OBX of the message's
+    non-imaging OBRs: a lab report, whose comments (one OBR per screened
+    condition, say) are no radiology report."""
+    kinds = [_kind(obx, enc) for group in groups for obx in group.obxs]
+    return kinds.count("result") > kinds.count("narrative")
+
+
+def _findings(group: _Group, enc: Encoding, imaging: bool, lab: bool) -> tuple[str, str] | None:
     """(findings, basis) for a result group, or None when it is no drafting work.
 
     ``basis``: ``obx`` (report text in OBX), ``nte`` (no OBX; the notes carry
     the report) or ``order`` (no OBX, no notes: draft from the order only).
-    The last two only for an imaging exam: a lab result without OBX (a panel
-    still pending, a note that the specimen was rejected) is no report.
+    With OBX: narrative text is needed (UIDs, a PDF, numbers and codes alone
+    are nothing to draft from), and a non-imaging OBR must not be ``lab``
+    work. Without OBX: only an imaging exam, as a lab result without OBX (a
+    panel still pending, a note that the specimen was rejected) is no report.
     """
-    types = [component(o.field(2), 1, enc).upper() for o in group.obxs]
     if group.obxs:
-        if not any(t in _NARRATIVE for t in types):
-            return None  # numeric results only (a lab panel): nothing to draft a report from
-        text = "\n".join(t for obx in group.obxs if (t := obx_text(obx, enc)))
-        return (text, "obx") if text.strip() else None  # a binary-only (PDF) report
+        if not imaging and lab:
+            return None
+        texts = [
+            (k, obx_text(obx, enc)) for obx in group.obxs if (k := _kind(obx, enc)) != "reference"
+        ]
+        if not any(k == "narrative" and t for k, t in texts):
+            return None  # a binary-only (PDF) report, UIDs or numbers only
+        return "\n".join(t for _, t in texts if t), "obx"
     if not imaging:
         return None
     notes = _notes(group.ntes, enc)
@@ -266,6 +349,29 @@ def _diagnoses(message: Message, enc: Encoding) -> list[str]:
     return [
         _coded_text(dg1.field(3), enc) or _text(dg1.field(4), enc) for dg1 in message.all("DG1")
     ]
+
+
+def order_ids(obr: Segment | None, orc: Segment | None, enc: Encoding) -> dict[str, list[str]]:
+    """Placer (OBR-2, else ORC-2), filler (OBR-3, else ORC-3) and accession (OBR-18)
+    numbers as unescaped components, so an order's numbers can be written into a
+    result that arrived in other encoding characters."""
+
+    def parts(*values: str) -> list[str]:
+        for value in values:
+            first = repetitions(value, enc)[:1]
+            comps = [_text(c, enc) for c in first[0].split(enc.component)] if first else []
+            if any(comps):
+                return comps
+        return []
+
+    def fld(seg: Segment | None, n: int) -> str:
+        return seg.field(n) if seg is not None else ""
+
+    return {
+        "placer": parts(fld(obr, 2), fld(orc, 2)),
+        "filler": parts(fld(obr, 3), fld(orc, 3)),
+        "accession": parts(fld(obr, 18)),
+    }
 
 
 def _payload(message: Message, obr: Segment | None, orc: Segment | None) -> dict[str, Any]:
@@ -285,6 +391,7 @@ def _payload(message: Message, obr: Segment | None, orc: Segment | None) -> dict
         "pv1": pv1.raw if pv1 else "",
         "obr": obr.raw if obr else "",
         "orc": orc.raw if orc else "",
+        "order_ids": order_ids(obr, orc, h.encoding),
     }
 
 
@@ -293,10 +400,17 @@ def _results(message: Message, tenant: str, channel: str) -> list[WorkItem]:
     enc = h.encoding
     identifiers = harvest(message)
     diagnoses = _diagnoses(message, enc)
+    groups = _groups(message)
+    inputs_of = [order_inputs(group.obr, enc, diagnoses) for group in groups]
+    imaging = [_imaging(g, i["modality"], enc) for g, i in zip(groups, inputs_of, strict=True)]
+    others = [g for g, is_imaging in zip(groups, imaging, strict=True) if not is_imaging]
+    lab_message = _lab_message(others, enc)
     items = []
-    for index, group in enumerate(_groups(message), start=1):
-        inputs = order_inputs(group.obr, enc, diagnoses)
-        found = _findings(group, enc, inputs["modality"].upper() in _IMAGING)
+    for index, (group, inputs, is_imaging) in enumerate(
+        zip(groups, inputs_of, imaging, strict=True), start=1
+    ):
+        lab = lab_message or _lab_section(group, enc)
+        found = _findings(group, enc, is_imaging, lab)
         if found is None:
             continue
         inputs["findings"], inputs["basis"] = found
@@ -315,7 +429,9 @@ def _results(message: Message, tenant: str, channel: str) -> list[WorkItem]:
     return items
 
 
-def _orders(message: Message) -> list[OrderFacts]:
+def _orders(message: Message, required: bool = True) -> list[OrderFacts]:
+    """The orders of ``message``; an OBR without any number is AE when ``required``
+    (ORM/OMI), else skipped (a result kept as an order: nothing to key it by)."""
     enc = message.header.encoding
     diagnoses = _diagnoses(message, enc)
     orders = []
@@ -325,6 +441,8 @@ def _orders(message: Message) -> list[OrderFacts]:
         if orc is not None:
             numbers += _ids(orc.field(2), enc) + _ids(orc.field(3), enc)
         numbers = list(dict.fromkeys(n for n in numbers if n))
+        if not numbers and not required:
+            continue
         if not numbers:
             raise Hl7Error(
                 "AE",
@@ -341,6 +459,7 @@ def _orders(message: Message) -> list[OrderFacts]:
                 obr=obr.raw,
                 orc=orc.raw if orc else "",
                 cancelled=status in ("CA", "DC", "OC"),
+                ids=order_ids(obr, orc, enc),
             )
         )
     return orders
@@ -373,7 +492,7 @@ def extract(message: Message, *, tenant: str, channel: str) -> Extraction:
         items = _results(message, tenant, channel)
         # A result with nothing to draft from (numeric only, a PDF) is no work
         # yet; its order details are kept like an order's for the report to come.
-        pending = [] if items else _orders(message)
+        pending = [] if items else _orders(message, required=False)
         return Extraction(h, items, keys, orders=pending)
     if h.message_code == "MDM":
         return Extraction(h, _document(message, tenant, channel), keys)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
-from sluicegate.adapters.hl7v2.ack import build_ack, error_ack, with_receiver
+from sluicegate.adapters.hl7v2.ack import ack_bytes, build_ack, error_ack, with_receiver
 from sluicegate.adapters.hl7v2.extract import Extraction, extract
 from sluicegate.adapters.hl7v2.options import Hl7v2Options
 from sluicegate.adapters.hl7v2.parse import INTERNAL_ERROR, Hl7Error, read_message
@@ -38,6 +38,7 @@ class Reply:
     job_ids: list[str] = field(default_factory=list)
     duplicate: bool = False
     retry_later: bool = False  # not stored (database trouble): the sender must resend
+    charset: str = "utf-8"  # what ``ack`` is encoded in (the message's MSH-18)
 
 
 @dataclass
@@ -77,7 +78,9 @@ class Intake:
                 extraction.items[:] = [replace(i, sender=sender) for i in extraction.items]
         except Hl7Error as exc:
             log.info("hl7.rejected", ack=exc.ack_code, code=exc.code, where=str(exc.location or ""))
-            return Reply(error_ack(exc, self.ours).encode(), exc.ack_code)
+            charset = exc.header.codec if exc.header else "utf-8"
+            ack = ack_bytes(error_ack(exc, self.ours), exc.header)
+            return Reply(ack, exc.ack_code, charset=charset)
         except Exception as exc:  # a bug of ours: answer, and log the kind only (no values)
             log.error("hl7.read_failed", error=type(exc).__name__)
             bug = Hl7Error("AE", INTERNAL_ERROR, "message could not be processed")
@@ -88,7 +91,8 @@ class Intake:
         except Exception as exc:  # database down: the sender must resend later
             log.error("hl7.store_failed", error=type(exc).__name__, control_id=header.control_id)
             error = Hl7Error("AR", INTERNAL_ERROR, "message could not be stored; resend later")
-            return Reply(build_ack(header, "AR", error).encode(), "AR", retry_later=True)
+            ack = ack_bytes(build_ack(header, "AR", error), header)
+            return Reply(ack, "AR", retry_later=True, charset=header.codec)
         log.info(
             "hl7.accepted",
             type=header.message_type,
@@ -96,7 +100,8 @@ class Intake:
             jobs=len(stored.job_ids),
             duplicate=stored.duplicate,
         )
-        return Reply(build_ack(header, "AA").encode(), "AA", stored.job_ids, stored.duplicate)
+        ack = ack_bytes(build_ack(header, "AA"), header)
+        return Reply(ack, "AA", stored.job_ids, stored.duplicate, charset=header.codec)
 
     async def _store(self, extraction: Extraction) -> Stored:
         loop = asyncio.get_running_loop()

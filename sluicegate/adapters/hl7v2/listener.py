@@ -12,7 +12,7 @@ import signal
 
 import structlog
 
-from sluicegate.adapters.hl7v2.ack import error_ack
+from sluicegate.adapters.hl7v2.ack import ack_bytes, error_ack
 from sluicegate.adapters.hl7v2.er7 import decode
 from sluicegate.adapters.hl7v2.intake import Intake
 from sluicegate.adapters.hl7v2.mllp import MllpServer
@@ -42,7 +42,7 @@ def too_large_ack(ours: tuple[str, str]) -> callable:  # type: ignore[valid-type
             error.header = read_header(first_line)
         except Hl7Error as bad:
             error.header = bad.header
-        return error_ack(error, ours).encode()
+        return ack_bytes(error_ack(error, ours), error.header)
 
     return answer
 

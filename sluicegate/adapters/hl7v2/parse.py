@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sluicegate.adapters.hl7v2.er7 import (
+    UTF8_BOM,
     Encoding,
     Segment,
     component,
@@ -34,7 +35,16 @@ SUPPORTED_EVENTS: dict[str, frozenset[str]] = {
     "MDM": frozenset({"T02"}),
 }
 PROCESSING_IDS = frozenset({"P", "T", "D"})
-_LATIN1 = frozenset({"8859/1", "ISO IR100", "ISO-8859-1", "ISO_IR 100"})
+# MSH-18 (HL7 table 0211, and the spellings feeds use) to Python codecs.
+_CODECS = {
+    **{f"8859/{n}": f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 15)},
+    "ISO IR100": "latin-1",
+    "ISO-8859-1": "latin-1",
+    "ISO_IR 100": "latin-1",
+    "ASCII": "ascii",
+    "UNICODE UTF-8": "utf-8",
+    "UTF-8": "utf-8",
+}
 
 # HL7 table 0357 (message error condition codes) that this adapter uses.
 SEGMENT_SEQUENCE = "100"
@@ -131,6 +141,12 @@ class Header:
     @property
     def message_type(self) -> str:
         return f"{self.message_code}^{self.trigger}"
+
+    @property
+    def codec(self) -> str:
+        """The Python codec of MSH-18 (its first repetition); UTF-8 when absent or unknown."""
+        first = component(self.charset, 1, self.encoding).strip().upper()
+        return _CODECS.get(first, "utf-8")
 
 
 @dataclass(frozen=True)
@@ -230,8 +246,11 @@ def read_message(raw: bytes | str) -> Message:
     if not lines:
         raise Hl7Error("AR", SEGMENT_SEQUENCE, "empty message", Location("MSH"))
     header = read_header(lines[0])
-    if isinstance(raw, bytes) and header.charset.upper() in _LATIN1 and not raw.isascii():
-        lines = split_lines(raw.decode("latin-1"))  # MSH-18 says so, even if it looked UTF-8
+    declared = header.codec
+    if isinstance(raw, bytes) and declared not in ("utf-8", "ascii") and not raw.isascii():
+        # MSH-18 says so, even if the bytes looked like UTF-8
+        body = raw.removeprefix(UTF8_BOM)  # a UTF-8 BOM is no Latin-1 text
+        lines = split_lines(body.decode(declared, errors="replace"))
     enc = header.encoding
     lines, bad_line = join_continuations(lines, enc.field)
     if bad_line is not None:

@@ -38,6 +38,15 @@ def _set(fields: list[str], n: int, value: str) -> None:
     fields[n] = value
 
 
+def _order_numbers(obr: list[str], ids: dict[str, list[str]], enc: Encoding) -> None:
+    """Placer (OBR-2), filler (OBR-3) and accession (OBR-18) the result lacked,
+    taken from its pending order by the store."""
+    for n, key in ((2, "placer"), (3, "filler"), (18, "accession")):
+        parts = ids.get(key) or []
+        if any(parts) and not (obr[n] if n < len(obr) else "").strip():
+            _set(obr, n, enc.component.join(escape(x, enc) for x in parts).rstrip(enc.component))
+
+
 def render_oru(
     item: WorkItem, generation: Generation, job_id: str, ours: tuple[str, str]
 ) -> Rendered:
@@ -66,6 +75,7 @@ def render_oru(
     if p.get("pv1"):
         segments.append(str(p["pv1"]))
     obr = str(p.get("obr") or "OBR").split(f)
+    _order_numbers(obr, p.get("order_ids") or {}, enc)
     _set(obr, 1, "1")
     _set(obr, 22, timestamp())
     _set(obr, 25, "P")

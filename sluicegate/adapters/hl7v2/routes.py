@@ -7,6 +7,7 @@ AR for a storage failure, which is 503 so that HTTP clients retry too.
 
 from __future__ import annotations
 
+import codecs
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request, Response
@@ -19,6 +20,16 @@ if TYPE_CHECKING:
     from sluicegate.adapters.hl7v2 import Hl7v2Adapter
 
 ACCEPTED_TYPES = ("x-application/hl7-v2+er7", "application/hl7-v2", "text/plain", "")
+
+
+def _iana_charset(codec: str) -> str:
+    """The HTTP (IANA) name of the Python codec the ACK was encoded in."""
+    name = codecs.lookup(codec).name  # 'iso8859-2', 'latin-1', 'ascii', 'utf-8'
+    if name == "latin-1":
+        return "ISO-8859-1"
+    if name.startswith("iso8859-"):
+        return "ISO-8859-" + name.removeprefix("iso8859-")
+    return "US-ASCII" if name == "ascii" else "UTF-8"
 
 
 def build_router(adapter: Hl7v2Adapter, name: str, tenant: str) -> APIRouter:
@@ -43,7 +54,7 @@ def build_router(adapter: Hl7v2Adapter, name: str, tenant: str) -> APIRouter:
         return Response(
             reply.ack,
             status_code=503 if reply.retry_later else 200,
-            media_type=MEDIA_TYPE,
+            media_type=f"{MEDIA_TYPE}; charset={_iana_charset(reply.charset)}",
             headers=headers,
         )
 

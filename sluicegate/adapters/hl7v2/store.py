@@ -34,6 +34,7 @@ PATIENT, ORDER = "patient", "order"
 _ITEM = "item"  # marks work-item rows in the combined lookup
 _MAX_GENERATIONS = 64  # re-sends of one control id after the window has passed
 _ENRICH = ("procedure", "modality", "clinical_history")
+_ORDER_IDS = ("placer", "filler", "accession")
 
 
 class _Row(NamedTuple):
@@ -173,7 +174,7 @@ class Store:
             for row in self._rows(session, ORDER, order.numbers):
                 session.delete(row)
             return
-        data = {"inputs": order.inputs, "obr": order.obr, "orc": order.orc}
+        data = {"inputs": order.inputs, "obr": order.obr, "orc": order.orc, "ids": order.ids}
         for number in order.numbers:
             self._put(session, ORDER, self._token(ORDER, number), data)
 
@@ -200,19 +201,27 @@ class Store:
         return seen, found
 
     def _enrich(self, item: WorkItem, context: list[_Row]) -> WorkItem:
+        """Patient identifiers, and from the pending order what the result lacks:
+        procedure, modality, history, and the placer/filler/accession numbers
+        the outbound ORU must carry."""
         identifiers = item.identifiers
         inputs = dict(item.prompt_inputs)
+        ids: dict[str, list[str]] = dict(item.payload.get("order_ids") or {})
         numbers = {self._token(ORDER, n) for n in item.identifiers.get("accession", [])}
-        order_done = item.task != "radiology_report" or all(inputs.get(k) for k in _ENRICH)
+        complete = all(inputs.get(k) for k in _ENRICH) and all(ids.get(k) for k in _ORDER_IDS)
+        order_done = item.task != "radiology_report" or complete
         for row in context:
             if row.kind == PATIENT:
                 identifiers = _merge(identifiers, self._open(row)["identifiers"])
             elif row.kind == ORDER and row.key in numbers and not order_done:
-                ordered = self._open(row)["inputs"]
+                ordered = self._open(row)
                 for k in _ENRICH:
-                    inputs[k] = inputs.get(k) or ordered.get(k, "")
+                    inputs[k] = inputs.get(k) or ordered["inputs"].get(k, "")
+                for k in _ORDER_IDS:
+                    ids[k] = ids.get(k) or ordered.get("ids", {}).get(k, [])
                 order_done = True
-        return replace(item, identifiers=identifiers, prompt_inputs=inputs)
+        payload = {**item.payload, "order_ids": ids} if ids else item.payload
+        return replace(item, identifiers=identifiers, prompt_inputs=inputs, payload=payload)
 
     # ---- duplicates ----
 

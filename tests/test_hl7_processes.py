@@ -8,6 +8,7 @@ import io
 import re
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -109,6 +110,43 @@ def test_listener_killed_mid_stream_loses_no_acked_message(tmp_path: Path) -> No
     with Session(engine) as s:
         assert len(s.exec(select(Job)).all()) == len(messages)
     engine.dispose()
+
+
+def test_sigterm_finishes_the_message_in_flight(tmp_path: Path) -> None:
+    """SIGTERM while a message waits for its commit: the listener stops
+    accepting, stores and ACKs that message, then exits cleanly.
+
+    The commit is held back for real: the test holds SQLite's write lock
+    (BEGIN IMMEDIATE on its own connection) until after the signal.
+    """
+    port = free_port()
+    options = {"mllp": {"enabled": True, "port": port}}
+    settings = make_settings(tmp_path, adapters={"hl7v2": {"factory": FACTORY, "options": options}})
+    config = write_config(settings, tmp_path / "config.yaml")
+    db.upgrade(settings.database_url)
+    log = tmp_path / "mllp.log"
+    listener = start_cli(["mllp", "serve", "--config", str(config)], log)
+    wait_for(lambda: _listening(port), 60, "the listener", log)
+    locker = sqlite3.connect(settings.database_url.split("///", 1)[1], isolation_level=None)
+    acks: list[bytes] = []
+    try:
+        with hl7.client.MLLPClient("127.0.0.1", port) as peer:
+            peer.socket.settimeout(30)
+            locker.execute("BEGIN IMMEDIATE")  # the listener's commit now waits
+            sender = threading.Thread(target=lambda: acks.append(peer.send_message(ORU)))
+            sender.start()
+            time.sleep(1.0)  # read, checked, waiting on the lock
+            assert acks == []
+            listener.send_signal(signal.SIGTERM)
+            wait_for(lambda: not _listening(port), 10, "the listener to stop accepting", log)
+            locker.execute("ROLLBACK")
+            sender.join(30)
+        assert len(acks) == 1 and b"MSA|AA|ORU-WB-1" in acks[0]
+        assert listener.wait(20) == 0
+    finally:
+        locker.close()
+        stop_group(listener)
+    assert _stored_control_ids(settings.database_url) == {"ORU-WB-1"}
 
 
 def test_full_path_through_serve_and_a_real_worker(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import threading
+from contextlib import closing
 
 import pytest
 import sqlalchemy as sa
@@ -217,9 +219,14 @@ def test_two_writers_starting_a_new_chain_both_succeed(migrated_engine, append_w
 
 
 def test_sqlite_commits_are_on_disk_before_they_return(tmp_path) -> None:
-    """WAL with synchronous=FULL on every connection: an acknowledged commit
+    """WAL (set by the migration, so no process has to switch a file others
+    use) with synchronous=FULL on every connection: an acknowledged commit
     survives a power cut (NORMAL only survives a crashed process)."""
-    engine = db.make_engine(f"sqlite:///{tmp_path / 'durable.db'}")
+    url = f"sqlite:///{tmp_path / 'durable.db'}"
+    db.upgrade(url)
+    with closing(sqlite3.connect(tmp_path / "durable.db")) as plain:  # before any engine
+        assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    engine = db.make_engine(url)
     for _ in range(2):  # a fresh pooled connection each time
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,11 @@ def _sqlite_pragmas(engine: Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL is a property of the database file, set by `upgrade`. Asking for it
+        # again on every connection would fail at once with "database is
+        # locked" (no busy wait) while another process writes.
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         # FULL: a commit is on disk (WAL fsynced) before it returns, so an AA,
         # a 202 or a bulk line's `accepted` survives a power cut, not only a
@@ -128,5 +133,9 @@ def upgrade(url: str, revision: str = "heads") -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             command.upgrade(alembic_config(url), revision)
+            # WAL from the start: switching a file that other processes already
+            # use needs a moment when none of them holds a lock.
+            with closing(sqlite3.connect(path, timeout=30)) as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

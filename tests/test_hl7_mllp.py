@@ -607,3 +607,12 @@ def test_ack_to_a_latin1_message_over_mllp_and_http(tmp_path) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].endswith("; charset=ISO-8859-1")
     _assert_latin1_ack(response.content)
+
+
+def test_listener_binds_the_configured_address(tmp_path) -> None:
+    """`mllp.host` decides where it listens: on 127.0.0.2 it is not on 127.0.0.1."""
+    with running_listener(hl7_settings(tmp_path, mllp={"host": "127.0.0.2"})) as (port, _):
+        with socket.create_connection(("127.0.0.2", port), timeout=5):
+            pass
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5)

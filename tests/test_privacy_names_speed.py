@@ -269,3 +269,27 @@ def test_findings_on_generated_notes_unchanged() -> None:
     assert sum(line.count("name") for line in lines) > 500
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
     assert digest == _PINNED
+
+
+def test_bounded_hospital_search_finds_what_the_whole_window_finds() -> None:
+    """``places.hospital_words_before`` starts its search where a match can first
+    begin; on random text (words, apostrophes, dots, dashes, tabs, newlines,
+    non-ASCII letters, digits) it finds the same match as searching the whole
+    60-character window. A new seed each run, printed on failure."""
+    from sluicegate.core.privacy.places import _HOSPITAL, hospital_words_before
+
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    pieces = [
+        "st", "Mary's", "general", "County", "univ.", "a-b", "O'Neil", "x_y", "Ünion",
+        "é", "12", "3rd", "memorial", "heart", "cross", ".", ",", "'", "-", "(",
+    ]  # fmt: skip
+    gaps = [" ", "  ", "\t", "\n", " \n", "", "\r\n"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) + rng.choice(gaps) for _ in range(rng.randint(0, 14)))
+        end = rng.randint(0, len(text))
+        whole = _HOSPITAL.search(text, max(0, end - 60), end)
+        bounded = hospital_words_before(text, end)
+        assert (whole and (whole.span(), whole.groupdict())) == (
+            bounded and (bounded.span(), bounded.groupdict())
+        ), f"seed {seed}: {text!r} end {end}"

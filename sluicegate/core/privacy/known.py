@@ -72,6 +72,9 @@ _DROP_SEPARATORS = str.maketrans("", "", _SEPARATORS)
 # A run of digits with at most two separator characters between digit runs.
 _DIGIT_GROUP = re.compile(r"\d+(?:[ .\-/()]{1,2}\d+)*")
 _WS = str.maketrans({"\n": " ", "\r": " ", "\t": " ", "\f": " ", "\v": " "})
+#: ``_WS`` for ASCII text as bytes: ``bytes.translate`` is a table lookup per byte, several
+#: times faster than ``str.translate``'s per-character mapping.
+_WS_ASCII = bytes.maketrans(b"\n\r\t\f\v", b"     ")
 _MIN_DIGITS = 4  # shorter digit strings collide with ordinary numbers
 _NOT_DIGITS = bytes(b for b in range(256) if not 0x30 <= b <= 0x39)
 
@@ -217,6 +220,8 @@ class KnownIdentifiers:
 
 def _lower(text: str) -> str:
     low = text.lower()
+    if text.isascii():
+        return low.encode("ascii").translate(_WS_ASCII).decode("ascii")
     if len(low) != len(text):  # rare: a character whose lower case is longer
         low = "".join(c.lower()[:1] or c for c in text)
     return low.translate(_WS)

@@ -411,24 +411,25 @@ class NameContext:
             (self.weak_title if weak else self.title).add(m.end())
             if text[m.start() : m.start() + 2] in {"MS", "MR"}:
                 self.shouted_title.add(m.end())
-        self.relation = {m.end() for m in led["relation"]}
+        self.relation = set(map(_END, led["relation"]))
         #: After a label or verb that introduces a person ("RE:", "routed to").
-        self.label = {m.end() for m in led["label"]}
+        self.label = set(map(_END, led["label"]))
         #: After a sign-off dash ("-- Alan").
         self.signoff = (
-            {m.end() for m in _SIGNOFF_BEFORE.finditer(text)}
+            set(map(_END, _SIGNOFF_BEFORE.finditer(text)))
             if "--" in text or "\u2014" in text
             else set()
         )
         head = text[:80]
         if "," in head and ("/" in head or "--" in head) and text[:1].isalpha():
             self.signoff.add(0)  # a header line: "BARROS, LUIZ M. / #00554084"
-        self.role_before = {m.end() for m in led["role_before"]}
-        self.initial = {m.end() for m in _INITIAL_BEFORE.finditer(text)}
+        self.role_before = set(map(_END, led["role_before"]))
+        self.initial = set(map(_END, _INITIAL_BEFORE.finditer(text)))
         after = leftmost(led["relation_after"], _RELATION_IN_BRACKETS.finditer(low_text))
         self.relation_after = {name_end(text, m.start()) for m in after}
         self.role = {name_end(text, m.start() + 1) for m in led["role"]}
-        self.role |= {name_end(text, m.start() + 1) for m in _DO_AFTER.finditer(text)}
+        if "DO" in text:  # the one literal of ``_DO_AFTER``: most notes skip its scan
+            self.role |= {name_end(text, m.start() + 1) for m in _DO_AFTER.finditer(text)}
         #: Ends of names followed by a comma and a role ("SMITH, MD"): surer than "SEE MD".
         self.comma_role = {e for e in self.role if e < len(text) and text[e] == ","}
         self.family_after: set[int] = set()
@@ -483,10 +484,12 @@ def mixed_case_candidates(text: str, ctx: NameContext) -> list[re.Match[str]]:
             found.setdefault(m.start(), m)
     if len(found) == plain:
         return caps
-    return [found[k] for k in sorted(found)]
+    # The capitalised tokens are in order and the others few: a sort by start in C.
+    return sorted(found.values(), key=_START)
 
 
 _START = re.Match.start
+_END = re.Match.end
 
 
 # A lower-case surname particle before a capitalised word (literal first letters: fast skip).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from itertools import chain
 from typing import Any
 
 
@@ -62,9 +63,11 @@ CAP_TOKEN = re.compile(
 )
 #: ``TOKEN`` and ``CAP_TOKEN`` for ASCII text, where they find the same tokens: a letter is
 #: then tested against a table, not its Unicode category (about a third faster). Pick one
-#: with ``tokens_in`` / ``capitalised_in``; ``str.isascii`` costs nothing.
-TOKEN_ASCII = re.compile(r"[A-Za-z]+(?:['\-][A-Za-z]+)*")
-CAP_TOKEN_ASCII = re.compile(r"[A-Z](?<![A-Za-z][A-Z])[A-Za-z]*(?:['\-][A-Za-z]+)*")
+#: with ``tokens_in`` / ``capitalised_in``; ``str.isascii`` costs nothing. The repeats are
+#: possessive (nothing after them could make the engine give a letter back), which spares
+#: the engine its backtracking bookkeeping: ~5% faster, the same tokens.
+TOKEN_ASCII = re.compile(r"[A-Za-z]++(?:['\-][A-Za-z]++)*+")
+CAP_TOKEN_ASCII = re.compile(r"[A-Z](?<![A-Za-z][A-Z])[A-Za-z]*+(?:['\-][A-Za-z]++)*+")
 TOKEN_ENDING = re.compile(rf"(?<![^\W\d_'\-]){LETTER}(?:[^\W\d_'\-]|['\-](?={LETTER}))*$")
 
 
@@ -197,11 +200,14 @@ class WordLedScan:
         }
         # A lead word ends where no ASCII letter follows: a rule may want "rn" in "RN2".
         # The look-ahead on first letters lets the engine pass most positions without \b.
-        words = r"\b" + trie(sorted(lead), word_gates) + r"(?![A-Za-z])"
-        self._scan = re.compile("(?=[" + "".join(sorted({w[0] for w in lead})) + "])" + words)
-        # On ASCII text the ASCII word boundary is the same, and so cheap to test that the
-        # look-ahead would cost more than it saves.
-        self._scan_ascii = re.compile(words, re.ASCII)
+        words = "(" + trie(sorted(lead), word_gates) + r")(?![A-Za-z])"
+        self._scan = re.compile("(?=[" + "".join(sorted({w[0] for w in lead})) + r"])\b" + words)
+        # On ASCII text a word boundary before a letter is a character that is no word
+        # character: a set that leads the regex, so the engine skips to such characters in
+        # C instead of trying the word list at every position. A word that opens the text
+        # has no character before it: ``_first_ascii`` tries that one place.
+        self._scan_ascii = re.compile("[^0-9A-Za-z_]" + words, re.ASCII)
+        self._first_ascii = re.compile(words, re.ASCII)
 
     def run(self, text: str) -> dict[str, list[re.Match[str]]]:
         """Each rule's matches in ``text``, in order, as its ``finditer`` would find them.
@@ -213,17 +219,25 @@ class WordLedScan:
         found: list[list[re.Match[str]]] = [[] for _ in self._names]
         ends = [0] * len(self._names)  # where each rule's previous match ended
         lead = self._lead
-        scan = self._scan_ascii if text.isascii() else self._scan
-        for word in scan.finditer(text):
-            pos = word.start()
-            for index, back, match in lead[word.group()]:
+        words: Iterable[re.Match[str]]
+        if text.isascii():
+            words = self._scan_ascii.finditer(text)
+            first = self._first_ascii.match(text)
+            if first is not None:
+                words = chain((first,), words)
+        else:
+            words = self._scan.finditer(text)
+        for word in words:
+            pos = word.start(1)  # the word (group 1), not the character before it
+            for index, back, match in lead[word[1]]:
                 start = pos - back
                 if start < ends[index] or start < 0:
                     continue  # inside the previous match: finditer resumes after it
                 m = match(text, start)
                 if m is not None:
                     found[index].append(m)
-                    ends[index] = max(m.end(), start + 1)
+                    end = m.end()
+                    ends[index] = end if end > start else start + 1
         return dict(zip(self._names, found, strict=True))
 
 
@@ -232,11 +246,19 @@ def leftmost(*groups: Iterable[re.Match[str]]) -> list[re.Match[str]]:
 
     Ordered by start, a match starting inside the one kept before it dropped; exact when
     no two branches can match at the same place (each starts with its own characters).
+    Each group is one branch's matches as its ``finditer`` gives them (in order, none
+    inside another): a group alone is then its own answer, and most notes have one.
     """
+    found = [listed for listed in map(list, groups) if listed]
+    if len(found) < 2:
+        return found[0] if found else []
     out: list[re.Match[str]] = []
     end = 0
-    for m in sorted((m for group in groups for m in group), key=lambda m: m.start()):
+    for m in sorted((m for group in found for m in group), key=_START):
         if m.start() >= end:
             out.append(m)
             end = max(m.end(), m.start() + 1)
     return out
+
+
+_START = re.Match.start

@@ -185,39 +185,29 @@ def test_error_ack_is_recorded_not_retried(tmp_path, scripted, receiver, code) -
     assert len(receiver.received) == 1
 
 
-def test_receiver_down_for_a_while_is_retried(tmp_path, scripted, receiver) -> None:
-    with stack(tmp_path, receiver.port) as runtime:
-        _accept_and_run(runtime)
-        for _ in range(2):  # nobody listening: retryable failures, backoff scheduled
-            _due_now(runtime)
-            webhooks.deliver_due(runtime)
-            delivery = _delivery(runtime)
-            assert delivery.status == "pending" and "unreachable" in (delivery.last_error or "")
-        receiver.start()
-        _due_now(runtime)
-        webhooks.deliver_due(runtime)
-        delivery = _delivery(runtime)
-        assert delivery.status == "delivered" and delivery.attempts == 3
-    assert len(receiver.received) == 1
-
-
-def test_by_default_the_oru_is_retried_until_the_receiver_answers(
-    tmp_path, scripted, receiver
+@pytest.mark.parametrize(
+    ("write_back", "failures"),
+    [({}, 2), ({"max_attempts": None}, 20)],
+    ids=["down-for-a-while", "default-until-answered"],
+)
+def test_receiver_down_for_a_while_is_retried(
+    tmp_path, scripted, receiver, write_back: dict[str, Any], failures: int
 ) -> None:
-    """No max_attempts (the default): far past the old limit of 8, still pending;
-    delivered once the receiver is back."""
-    with stack(tmp_path, receiver.port, max_attempts=None) as runtime:
+    """Retried with backoff while nobody listens; by default (no max_attempts)
+    far past the old limit of 8; delivered once the receiver is back."""
+    with stack(tmp_path, receiver.port, **write_back) as runtime:
         _accept_and_run(runtime)
-        for attempt in range(1, 21):
+        for attempt in range(1, failures + 1):
             _due_now(runtime)
             webhooks.deliver_due(runtime)
             delivery = _delivery(runtime)
             assert delivery.status == "pending" and delivery.attempts == attempt
+            assert "unreachable" in (delivery.last_error or "")
         receiver.start()
         _due_now(runtime)
         webhooks.deliver_due(runtime)
         delivery = _delivery(runtime)
-        assert delivery.status == "delivered" and delivery.attempts == 21
+        assert delivery.status == "delivered" and delivery.attempts == failures + 1
     assert len(receiver.received) == 1
 
 

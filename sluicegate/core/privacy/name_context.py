@@ -236,7 +236,17 @@ _SPEECH_WORDS = [
     "denies",
     "agrees",
     "asked",
+    "seen",  # "Wilhelmina was seen by PT": the person examined, as the subject
 ]
+#: A verb of speech before the person spoken of ("the daughter says Ottilie has been ...",
+#: "SAID BRONWEN WAS"), a request to see a patient ("please see Ottoline") or a summary's
+#: title ("Discharge summary for Wenzeslaus"): the recogniser takes only a known name there
+#: ("PLEASE SEE FLOWSHEET", "states Tylenol helps" stay out).
+_SPEECH_BEFORE_WORDS = ["says", "said", "states", "stated", "reports", "reported", "asked"]
+_SPEECH_BEFORE = re.compile(
+    r"\b(?:" + trie(_SPEECH_BEFORE_WORDS) + r"[ \t]+(?:that[ \t]+)?"
+    r"|please[ \t]+see[ \t]+|summary[ \t]+for[ \t]+)"
+)
 # Someone told, paged or visiting right after a name: "DZIEKONSKI AWARE", "Tamsin updated".
 _PHONE_LABELS = ["cell", "home", "work", "mobile", "phone", "ph", "tel", "pager", "beeper"]
 # Someone told, paged or visiting right after a name ("DZIEKONSKI AWARE", "Tamsin updated"),
@@ -311,6 +321,7 @@ RULES: list[LedRule] = [
     ("relation", _RELATION_BEFORE, first_runs(RELATION_WORDS, plural=True), 0),
     ("label", _LABEL_BEFORE, _LABEL_WORDS, 0),
     ("pt_initials", _PT_INITIALS, ["pt", "patient"], 0),
+    ("speech_before", _SPEECH_BEFORE, [*_SPEECH_BEFORE_WORDS, "please", "summary"], 0),
     (
         "role_before",
         _ROLE_BEFORE,
@@ -361,6 +372,8 @@ GATES = {
     **{("label", w): r"[ \t]+with\b" for w in ["discussed", "reviewed", "consult", "consulted"]},
     ("label", "taken"): r"[ \t]+by\b",
     ("label", "message"): r"[ \t]+from\b",
+    ("speech_before", "please"): r"[ \t]+see\b",
+    ("speech_before", "summary"): r"[ \t]+for\b",
     ("pt_initials", "pt"): _PT_INITIALS_AFTER,
     ("pt_initials", "patient"): _PT_INITIALS_AFTER,
     ("relation_after", "his"): r"[ \t]+" + trie(KIN),
@@ -424,6 +437,8 @@ class NameContext:
         if "," in head and ("/" in head or "--" in head) and text[:1].isalpha():
             self.signoff.add(0)  # a header line: "BARROS, LUIZ M. / #00554084"
         self.role_before = set(map(_END, led["role_before"]))
+        #: After a verb of speech ("says"): only a known name is taken there.
+        self.speech_before = set(map(_END, led["speech_before"]))
         self.initial = set(map(_END, _INITIAL_BEFORE.finditer(text)))
         after = leftmost(led["relation_after"], _RELATION_IN_BRACKETS.finditer(low_text))
         self.relation_after = {name_end(text, m.start()) for m in after}
@@ -450,7 +465,7 @@ class NameContext:
             (self.family_after if m.group("family") else self.thing_after).add(end)
         #: Token starts and ends where some name context applies.
         self.starts = self.title | self.weak_title | self.relation | self.role_before | self.initial
-        self.starts |= self.label | self.signoff
+        self.starts |= self.label | self.signoff | self.speech_before
         self.ends = self.role | self.relation_after | self.action_after | self.speech_after
 
 

@@ -89,6 +89,8 @@ _WORD = re.Match.group
 _LED = WordLedScan([*RULES, *PLACE_RULES], {**GATES, **PLACE_GATES})
 
 #: ", Given" after a surname ("KNIGHT, HEATHER"), the given name capitalised.
+_WORD_BEFORE = re.compile(r"\b([A-Za-z]+)\.?[ \t]$")  # searched in a window before a token
+_NEXT_CAPITALISED = re.compile(r"[ \t]([A-Z][a-z]+(?:-[A-Z][a-z]+)?)\b")
 _GIVEN_AFTER_COMMA = re.compile(r",[ \t]*([A-Z][A-Za-z]+)\b(?![ \t]*:)")
 
 #: Distinct words remembered per note style before the memo starts afresh.
@@ -113,8 +115,9 @@ class NameRecognizer:
         self._gazetteer_words = frozenset(w for n in place_names() for w in n.split())
         # Common words that are no name at all: rejected before any context is consulted.
         self._plain = (self._common - self._given - self._surnames) - self._places
-        #: The same without one-letter words, which stay as initials.
-        self._plain_words = frozenset(w for w in self._plain if len(w) != 1)
+        #: The same without one-letter words, which stay as initials, and surname particles,
+        #: which join names in capitals too ("DR. VAN DER STAEL DE JONGE").
+        self._plain_words = frozenset(w for w in self._plain if len(w) != 1) - PARTICLES
         # In an all-caps note a word out of context may be a name only if it is one of these.
         self._shouted_candidates = self._given | self._places | (self._surnames - self._common)
         # Per note style (mixed, all-caps, all-lower): word -> ``_rejected_alone(word)``.
@@ -535,6 +538,15 @@ class NameRecognizer:
         ):
             return True  # "RE: SCARPETTA, NANNI", "routed to Ines Quast", "-- Kasia RN"
         if (
+            start in ctx.speech_before
+            and (capital or nocase)
+            and (
+                self._spoken_of(low.removesuffix("'s"))
+                or (not nocase and self._two_word_name(text, m, low, stop))
+            )
+        ):
+            return True  # "SAYS SVEA HAS BEEN", "said Bronwen": the person spoken of
+        if (
             m.end() in ctx.comma_role
             and known
             and not self._lex.wordy(low)
@@ -700,6 +712,54 @@ class NameRecognizer:
             return True
         return self._lex.unknown(low)
 
+    @staticmethod
+    def _particle_led(text: str, tokens: list[re.Match[str]], accepted: list[bool], i: int) -> bool:
+        """In a note without case, does a name, title or particle lead the particle at ``i``
+        ("DR. VAN DER BERG"), so that it is no Latin phrase ("DE NOVO LESION")?"""
+        start = tokens[i].start()
+        if i > 0 and accepted[i - 1] and text[tokens[i - 1].end() : start] == " ":
+            return True
+        before = _WORD_BEFORE.search(text, max(0, start - 12), start)
+        return before is not None and (
+            before.group(1).lower() in PARTICLES or before.group(1).lower() in TITLES
+        )
+
+    def _particle_joins(self, nxt: str) -> bool:
+        """In a note without case, may a particle join the word after it ("STAEL DE JONGE";
+        not "BRANDT LA DILATED")? Only a name that is no English word, or no word at all."""
+        stop = nxt in self._stop
+        if stop:
+            return False
+        return (self._lex.known_name(nxt) and not self._lex.ordinary(nxt)) or self._lex.rare(
+            nxt, stop
+        )
+
+    def _two_word_name(self, text: str, m: re.Match[str], low: str, stop: bool) -> bool:
+        """ "please see Ottoline Brackwater": two capitalised words no dictionary knows, or
+        the second a surname that is no frequent word (mixed-case text only)."""
+        word = m.group()
+        if word.isupper() or not word[0].isupper() or not self._lex.rare(low, stop):
+            return False
+        nxt = _NEXT_CAPITALISED.match(text, m.end())
+        if nxt is None:
+            return False
+        second = nxt.group(1).lower()
+        if second in self._stop:
+            return False
+        return (second in self._surnames and second not in self._common) or self._lex.rare(
+            second, False
+        )
+
+    def _spoken_of(self, base: str) -> bool:
+        """After "says": a given name that is no frequent word, or a surname that is no
+        English word ("SAYS HE'S", "said Monday", "reports Tylenol" stay out)."""
+        lex = self._lex
+        if len(base) < 3 or base in self._stop or base in NOT_AFTER_TITLE:
+            return False
+        if base in self._given and base not in lex.wordlike:
+            return True
+        return base in self._surnames and base not in self._common and not lex.wordy(base)
+
     def _after_given_name(self, text: str, start: int, low: str, *, lower: bool) -> bool:
         """Is the word at ``start`` an unknown surname after a given name cased like it?"""
         if start < 3 or text[start - 1] != " " or not self._lex.rare(low, False):
@@ -731,6 +791,8 @@ class NameRecognizer:
         low = word.lower().removesuffix("'s")
         gap = text[tokens[i - 1].end() : m.start()] if i > 0 else ""
         left = i > 0 and accepted[i - 1] and gap in {" ", ", ", ","}
+        if not left and len(word) > 1 and _after_middle_initial(text, tokens, accepted, i, nocase):
+            left = True  # "Arnaldo J. Cavanna", "Maeve A Conmy": the surname after the initial
         if i > 0 and accepted[i - 1] and gap.lower() in {" and ", " & ", "& ", ", and "}:
             # A list of names: "Dr. Lindqvist and Okafor", "DRS AMARI AND BRENNICK".
             stop = low in self._stop or low in NOT_AFTER_TITLE
@@ -775,6 +837,16 @@ class NameRecognizer:
                 and text[m.end() : tokens[i + 1].start()] == " "
                 and tokens[i + 1].group().lower() in self._common
             )
+            if right and after == " " and _before_surname(text, tokens, i, nocase, self._lex):
+                return True  # "Maeve A Conmy": an undotted middle initial after a given name
+            if (
+                left
+                and after == "."
+                and ctx.lower_note
+                and gap == " "
+                and tokens[i - 1].group() in self._given
+            ):
+                return True  # "patricia l. quimbledon": a middle initial in a lower-case note
             return (right and after == ".") or (
                 left
                 and word.isupper()
@@ -786,12 +858,20 @@ class NameRecognizer:
         if low in self._stop and left and m.end() in ctx.role and (word[0].isupper() or nocase):
             return True  # "Ellis Foley CRT": the role vouches for an eponym surname
         if low in PARTICLES and (
-            (right and text[m.end() : tokens[i + 1].start()] == " ")
+            (
+                right
+                and text[m.end() : tokens[i + 1].start()] == " "
+                and (not nocase or self._particle_led(text, tokens, accepted, i))
+            )
             or (
                 left
                 and i + 1 < len(tokens)
                 and text[m.end() : tokens[i + 1].start()] == " "
-                and (nocase or tokens[i + 1].group()[0].isupper())
+                and (
+                    tokens[i + 1].group()[0].isupper()
+                    if not nocase
+                    else self._particle_joins(tokens[i + 1].group().lower())
+                )
             )
         ):
             return True  # "Dr. van den Wittenberg", "da Cruz, Rodrigo", "de Lange van Dijk"
@@ -834,6 +914,45 @@ class NameRecognizer:
         if nocase:
             return self._lex.known_name(low) or ((left or right) and self._lex.rare(low, False))
         return word[0].isupper()
+
+
+def _after_middle_initial(
+    text: str, tokens: list[re.Match[str]], accepted: list[bool], i: int, nocase: bool
+) -> bool:
+    """Does token ``i`` follow "Given M." or "Given M" (both accepted): the surname's place?
+
+    The gap after an initial is ". " or " ", which ends a sentence elsewhere; here the
+    initial sits between two words with one space before it, as a middle initial does.
+    In notes without case only a dotted initial counts ("pt v. tach" has none).
+    """
+    if i < 2 or not (accepted[i - 1] and accepted[i - 2]):
+        return False
+    initial = tokens[i - 1].group()
+    if len(initial) != 1 or len(tokens[i - 2].group()) < 2:
+        return False
+    if text[tokens[i - 2].end() : tokens[i - 1].start()] != " ":
+        return False
+    gap = text[tokens[i - 1].end() : tokens[i].start()]
+    if nocase:
+        return gap == ". "
+    return initial.isupper() and gap in {". ", " "} and tokens[i][0][0].isupper()
+
+
+def _before_surname(
+    text: str, tokens: list[re.Match[str]], i: int, nocase: bool, lex: Lexicon
+) -> bool:
+    """Is the undotted capital at ``i`` a middle initial: after a capitalised given name
+    or word no dictionary knows, and one space, in mixed-case text ("Maeve A Conmy"; not
+    "GIVEN A DOSE", "Hepatitis B Virus")?"""
+    if nocase or i < 1 or not tokens[i][0].isupper():
+        return False
+    first = tokens[i - 1].group()
+    return (
+        text[tokens[i - 1].end() : tokens[i].start()] == " "
+        and first[0].isupper()
+        and not first.isupper()
+        and (first.lower() in lex.given or lex.rare(first.lower(), first.lower() in lex.stop))
+    )
 
 
 def _name_end(m: re.Match[str]) -> int:

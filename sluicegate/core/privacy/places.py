@@ -125,6 +125,17 @@ _PLACE_BEFORE = re.compile(
     r"(?:the\s+)?",
 )
 _PLACE_TAIL = re.compile(r"(?:[ \t]+(?!(?:ER|EW|ED|ICU|MICU|CCU)\b)[A-Z][A-Za-z'-]*[A-Za-z]){1,2}")
+#: Words that open a town's name ("Port Shannonland", "North Ashleyville", "San Teresa los
+#: Altos"): after a place verb they and the capitalised words after them are one place,
+#: though "port" alone is an IV port and "north" a direction.
+_PLACE_PREFIXES = frozenset(
+    "port fort mount mt lake north south east west new upper lower san santa sao saint".split()  # noqa: SIM905
+)
+_PREFIXED_TAIL = re.compile(
+    r"(?:[ \t]+(?:(?:los|las|de|del|la|le|an[ \t]+der|am|sur|do|da|dos)[ \t]+){0,2}"
+    r"(?!(?:ER|EW|ED|ICU|MICU|CCU)\b)[A-Z][A-Za-z'-]*[A-Za-z]){1,3}"
+)
+_PREFIXED_TAIL_NOCASE = re.compile(r"[ \t]+([A-Za-z][A-Za-z'-]*[A-Za-z])")
 _MULTIWORD_STATE = re.compile(r"(?=[ndsrw])\b(?:new|north|south|west|rhode|district of)\s+[a-z]+\b")
 _PLACE_WORDS = frozenset(
     [
@@ -983,6 +994,8 @@ class PlaceRecognizer:
     ) -> Finding | None:
         word = m.group()
         low = word.lower().removesuffix("'s")
+        if low in _PLACE_PREFIXES:
+            return self._prefixed_place(text, m, nocase)
         if low in _NOT_A_PLACE or low in self._stop or len(low) < 2:
             return None
         if (word.isupper() or nocase) and len(low) <= 4:
@@ -1006,6 +1019,27 @@ class PlaceRecognizer:
         if nxt and not nocase:
             end = nxt.end()
         return Finding(m.start(), end, Kind.LOCATION, "dictionary")
+
+    def _prefixed_place(self, text: str, m: re.Match[str], nocase: bool) -> Finding | None:
+        """ "lives in Port Shannonland", "IN NORTH ASHLEYVILLE": a town prefix after a place
+        verb and the name after it; in capitals the name must be no English word."""
+        word = m.group()
+        if nocase:
+            nxt = _PREFIXED_TAIL_NOCASE.match(text, m.end())
+            if nxt is None:
+                return None
+            low = nxt.group(1).lower()
+            if low in self._stop or low in self._states or not self._unknown_place_word(low):
+                return None
+            return Finding(m.start(), nxt.end(), Kind.LOCATION, "dictionary")
+        if not word[0].isupper() or word.isupper():
+            return None
+        tail = _PREFIXED_TAIL.match(text, m.end())
+        if tail is None:
+            return None
+        if all(w.lower() in self._common for w in tail.group().split()):
+            return None  # "in North Carolina" is the gazetteer's; "in East Wing" no town
+        return Finding(m.start(), tail.end(), Kind.LOCATION, "dictionary")
 
     def _hospital_name(self, text: str, m: re.Match[str], nocase: bool) -> Finding | None:
         s, e = m.start("v"), m.end("v")
